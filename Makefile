@@ -1,0 +1,38 @@
+# Everyday jobs. Each target installs what it needs into .venv from the committed lock file.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: test lint setup lock clean readme
+
+## setup: create .venv with the locked versions and the tap in editable mode
+setup: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $(STAMP)
+
+## lint: ruff (format and rules) and mypy
+lint: setup
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/mypy tap_kore_billing
+
+## test: set up, lint, and run the whole test suite
+test: lint
+	$(BIN)/python -m pytest
+
+## lock: re-pin every dependency (needs uv: pip install uv)
+lock:
+	uv pip compile pyproject.toml --group dev --universal --python-version 3.10 \
+		--no-header --custom-compile-command "make lock" -o requirements.lock
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+## readme: refresh the README's settings table from `tap-kore-billing --about`
+readme: setup
+	$(BIN)/python scripts/readme_settings.py

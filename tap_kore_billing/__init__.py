@@ -1,0 +1,1 @@
+"""Singer tap for Kore.ai XO Platform billing sessions."""

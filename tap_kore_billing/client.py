@@ -1,0 +1,196 @@
+"""Base stream: POST requests to the Billing Sessions API with auth, limits, retries and errors."""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import time
+import typing as t
+from functools import cached_property
+from http import HTTPStatus
+
+import backoff
+import requests
+from singer_sdk import RESTStream
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+
+from tap_kore_billing.auth import KoreJWTAuth
+from tap_kore_billing.limiter import RollingLimiter
+
+if t.TYPE_CHECKING:
+    from backoff.types import Details
+
+BOT_PATH = "/api/public/bot/{bot_id}/getBillingSessionsDetails"
+ADMIN_PATH = "/api/public/bots/getBillingSessionsDetails"
+# Older documentation pages show the account-wide path without "/bots".
+LEGACY_ADMIN_PATH = "/api/public/getBillingSessionsDetails"
+
+MAX_RETRY_AFTER_SECONDS = 3600.0  # the hourly quota rolls within an hour
+
+ADVICE = {
+    HTTPStatus.BAD_REQUEST: "the API rejected the request; check start_date, end_date, "
+    "window_days and channels",
+    HTTPStatus.UNAUTHORIZED: "check client_id/client_secret (or auth_token) and that the app "
+    "has the Billing Sessions API scope",
+    HTTPStatus.FORBIDDEN: "the credentials may not read this app or scope; check bot_ids, "
+    "api_scope and the app's API scopes",
+    HTTPStatus.NOT_FOUND: "check api_url and bot_ids",
+}
+
+
+class InvalidResponseBodyError(RetriableAPIError):
+    """A 2xx answer whose body is not the JSON object the API sends (e.g. cut off in transit)."""
+
+
+def api_error_message(response: requests.Response) -> str:
+    """The API's own `errors[].msg` text, or a short excerpt of the body."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200].strip() or response.reason or ""
+    if isinstance(body, dict) and isinstance(body.get("errors"), list):
+        msgs = [str(e.get("msg", e)) if isinstance(e, dict) else str(e) for e in body["errors"]]
+        return "; ".join(msgs)
+    return json.dumps(body)[:200]
+
+
+def retry_after_seconds(response: requests.Response | None, now: float | None = None) -> float:
+    """Seconds a `Retry-After` header asks for (delta seconds or an HTTP date); 0 if absent."""
+    if response is None:
+        return 0.0
+    value = response.headers.get("Retry-After", "").strip()
+    if not value:
+        return 0.0
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return 0.0
+        seconds = when.timestamp() - (now if now is not None else time.time())
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
+
+
+class KoreBillingStream(RESTStream):
+    """Talks to the Billing Sessions API. One POST per page; the caller owns paging and state."""
+
+    http_method = "POST"
+
+    @property
+    def url_base(self) -> str:
+        return str(self.config["api_url"]).rstrip("/")
+
+    @cached_property
+    def authenticator(self) -> KoreJWTAuth:  # type: ignore[override]
+        return KoreJWTAuth(
+            client_id=self.config.get("client_id"),
+            client_secret=self.config.get("client_secret"),
+            auth_token=self.config.get("auth_token"),
+        )
+
+    @cached_property
+    def limiter(self) -> RollingLimiter:
+        return RollingLimiter(
+            [
+                (int(self.config["requests_per_minute"]), 60.0),
+                (int(self.config["requests_per_hour"]), 3600.0),
+            ]
+        )
+
+    @property
+    def timeout(self) -> int:
+        return int(self.config["request_timeout"])
+
+    def backoff_max_tries(self) -> int:
+        return int(self.config["retry_attempts"])
+
+    def backoff_wait_generator(self) -> t.Generator[float, t.Any, None]:
+        """Exponential waits, replaced by the server's `Retry-After` when it sends one."""
+        initial = float(self.config["retry_initial_delay"])
+        attempt = 0
+        exception = yield  # type: ignore[misc]  # backoff primes the generator first
+        while True:
+            response = getattr(exception, "response", None)
+            asked = retry_after_seconds(response)
+            exception = yield asked if asked > 0 else min(initial * 2**attempt, 300.0)
+            attempt += 1
+
+    def backoff_jitter(self, value: float) -> float:
+        # A little jitter spreads retries of parallel jobs; never wait less than asked.
+        return backoff.random_jitter(value) if value > 0 else value
+
+    def backoff_handler(self, details: Details) -> None:
+        exc = details.get("exception")
+        response = getattr(exc, "response", None)
+        cause = f"HTTP {response.status_code}" if response is not None else type(exc).__name__
+        self.logger.warning(
+            "Retrying in %.1f s after try %d: %s",
+            details.get("wait") or 0.0,
+            details.get("tries"),
+            cause,
+        )
+
+    def validate_response(self, response: requests.Response) -> None:
+        status = response.status_code
+        if status == HTTPStatus.TOO_MANY_REQUESTS or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+            raise RetriableAPIError(f"HTTP {status}: {api_error_message(response)}", response)
+        if status >= HTTPStatus.BAD_REQUEST:
+            raise FatalAPIError(f"HTTP {status}: {api_error_message(response)}")
+
+    def post_page(self, path: str, body: dict[str, t.Any], holder: str) -> dict[str, t.Any]:
+        """POST one page request, waiting for the quota and retrying what is transient.
+
+        Raises:
+            FatalAPIError: 4xx answers other than 429 (the response is attached).
+            RetriableAPIError: still failing after the last try.
+            requests.RequestException: network failures after the last try.
+        """
+        return t.cast("dict[str, t.Any]", self._retrying_post(path, body, holder))
+
+    @cached_property
+    def _retrying_post(self) -> t.Callable[..., dict[str, t.Any]]:
+        return self.request_decorator(self._post_once)  # type: ignore[arg-type,return-value]
+
+    def _post_once(self, path: str, body: dict[str, t.Any], holder: str) -> dict[str, t.Any]:
+        with self.limiter.slot(holder):
+            response = self.requests_session.post(
+                self.url_base + path,
+                json=body,
+                headers={"Content-Type": "application/json", "User-Agent": self.user_agent},
+                auth=self.authenticator,
+                timeout=self.timeout,
+            )
+        if response.status_code >= HTTPStatus.BAD_REQUEST:
+            try:
+                self.validate_response(response)
+            except FatalAPIError as exc:
+                raise ApiRequestError(response) from exc
+        try:
+            payload = response.json()
+        except ValueError as exc:
+            raise InvalidResponseBodyError("the response body is not valid JSON", response) from exc
+        if not isinstance(payload, dict):
+            raise InvalidResponseBodyError("the response body is not a JSON object", response)
+        return payload
+
+
+class ApiRequestError(FatalAPIError):
+    """A 4xx answer that retrying cannot fix; keeps the response for the error message."""
+
+    def __init__(self, response: requests.Response) -> None:
+        super().__init__(f"HTTP {response.status_code}: {api_error_message(response)}")
+        self.response = response
+
+
+def describe_failure(exc: BaseException) -> str:
+    """One line for a request that failed for good: status, the API's message, what to do."""
+    response = getattr(exc, "response", None)
+    if response is not None:
+        status = response.status_code
+        text = f"HTTP {status}: {api_error_message(response)}"
+        advice = ADVICE.get(HTTPStatus(status)) if status in HTTPStatus._value2member_map_ else None
+        if advice:
+            text += f" ({advice})"
+        return text
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -1,0 +1,101 @@
+"""The API's zone-less datetime strings, and ISO 8601 for the fromDate/toDate it expects.
+
+The documented form is ``03-10-2021 2:05:03 pm``: month-day-year, 12-hour clock, unpadded hour,
+lowercase am/pm, no zone. The parser takes that fast path first and falls back to a few close
+variants (upper-case AM/PM, fractional seconds, a 24-hour clock, ISO 8601) because the format is
+shown by one example, not specified.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone, tzinfo
+from functools import lru_cache
+
+UTC = timezone.utc
+
+_API_FORMAT = re.compile(
+    r"(\d{1,2})[-/](\d{1,2})[-/](\d{4})[ T](\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?"
+    r"\s*([AaPp][Mm])?"
+)
+
+
+class UnparseableDatetimeError(ValueError):
+    """A datetime string the tap cannot interpret."""
+
+
+@lru_cache(maxsize=64)
+def _offset_cache(zone: tzinfo, year: int, month: int, day: int, hour: int) -> timedelta:
+    # Zone offsets change at most on hour boundaries in practice; caching by hour makes the
+    # per-record conversion cheap without assuming a fixed offset across DST changes.
+    local = datetime(year, month, day, hour, tzinfo=zone)
+    offset = local.utcoffset()
+    return offset if offset is not None else timedelta(0)
+
+
+def parse_api_datetime(value: str, zone: tzinfo = UTC) -> datetime:
+    """Parse one of the API's datetime strings into an aware UTC datetime.
+
+    Args:
+        value: The raw string, e.g. ``03-10-2021 2:05:03 pm``.
+        zone: The zone the API's zone-less strings are in.
+
+    Returns:
+        The instant, in UTC.
+
+    Raises:
+        UnparseableDatetimeError: The string is not a datetime in a form the API is known to use.
+    """
+    text = value.strip()
+    match = _API_FORMAT.fullmatch(text)
+    if match is None:
+        return _parse_iso(text, zone)
+    month, day, year, hour, minute = (int(match.group(i)) for i in range(1, 6))
+    second = int(match.group(6) or 0)
+    micro = int((match.group(7) or "0").ljust(6, "0"))
+    meridiem = match.group(8)
+    if meridiem is not None:
+        if not 1 <= hour <= 12:
+            raise UnparseableDatetimeError(value)
+        hour %= 12
+        if meridiem in ("pm", "PM", "Pm", "pM"):
+            hour += 12
+    try:
+        naive = datetime(year, month, day, hour, minute, second, micro)
+    except ValueError as exc:
+        raise UnparseableDatetimeError(value) from exc
+    if zone is UTC:
+        return naive.replace(tzinfo=UTC)
+    offset = _offset_cache(zone, year, month, day, hour)
+    return (naive - offset).replace(tzinfo=UTC)
+
+
+def _parse_iso(text: str, zone: tzinfo) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise UnparseableDatetimeError(text) from exc
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=zone)
+    return parsed.astimezone(UTC)
+
+
+def to_iso(value: datetime) -> str:
+    """ISO 8601 in UTC with an explicit offset, the form records and bookmarks use."""
+    return value.astimezone(UTC).isoformat()
+
+
+def to_api_timestamp(value: datetime) -> str:
+    """The full-timestamp form of fromDate/toDate: ``2021-03-10T14:05:03.000Z``."""
+    value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def parse_setting_datetime(value: str) -> datetime:
+    """Parse a `start_date`/`end_date` setting; a value without a zone is taken as UTC.
+
+    Raises:
+        ValueError: The value is not an ISO 8601 date or date-time.
+    """
+    parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)

@@ -1,0 +1,80 @@
+"""Client-side rolling-window request limits, one budget per quota holder.
+
+Kore.ai counts public API calls per app (app scope) or per account (admin scope) over rolling
+minute and hour windows. Waiting here before a call is cheaper than being throttled: a 429
+still spends the customer's quota for every other integration. This is a few lines of deque
+bookkeeping; a limiter library would add a dependency for no less code here.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+
+class RollingLimiter:
+    """Blocks until a call fits under every (count, seconds) limit for its holder.
+
+    A call is counted from the moment its response arrives, not from when it was sent: the
+    server counted it somewhere in between, and only the later instant guarantees that this
+    client never puts more than `count` calls into any `seconds` span the server can see.
+    """
+
+    def __init__(
+        self,
+        limits: list[tuple[int, float]],
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._limits = [(count, seconds) for count, seconds in limits if count > 0]
+        self._longest = max((seconds for _, seconds in self._limits), default=0.0)
+        self._clock = clock
+        self._sleep = sleep
+        self._calls: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
+
+    def delay_for(self, holder: str, now: float) -> float:
+        """Seconds until `holder` may call again (0 when it may call now)."""
+        calls = self._calls.get(holder)
+        if not calls:
+            return 0.0
+        expired = bisect.bisect_right(calls, now - self._longest)
+        del calls[:expired]
+        wait = 0.0
+        for count, seconds in self._limits:
+            if len(calls) >= count:
+                # The call `count` places back must leave the window before another fits.
+                wait = max(wait, calls[-count] + seconds - now)
+        return wait
+
+    @contextlib.contextmanager
+    def slot(self, holder: str) -> Iterator[float]:
+        """Wait for room, hold it during the call, count the call when it ends.
+
+        Yields the seconds waited.
+        """
+        waited = 0.0
+        while True:
+            with self._lock:
+                now = self._clock()
+                wait = self.delay_for(holder, now)
+                if wait <= 0:
+                    calls = self._calls.setdefault(holder, [])
+                    # Reserve at `now` so concurrent callers see the call in flight.
+                    bisect.insort(calls, now)
+                    break
+            self._sleep(wait)
+            waited += wait
+        try:
+            yield waited
+        finally:
+            with self._lock:
+                calls = self._calls[holder]
+                index = bisect.bisect_left(calls, now)
+                if index < len(calls) and calls[index] == now:
+                    del calls[index]
+                bisect.insort(calls, self._clock())

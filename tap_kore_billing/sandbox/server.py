@@ -1,0 +1,880 @@
+"""A local HTTP emulator of Kore.ai's Billing Sessions API, in its least convenient plausible form.
+
+Where the vendor's documentation is silent the sandbox picks the reading that is hardest on a
+client: `total` counts the page, `limit` is capped silently, a date-only `toDate` means midnight,
+rows come in a stable but shuffled order, and quota/jti are consumed before faults strike.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import re
+import secrets
+import sys
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import jwt
+
+from tap_kore_billing.sandbox.data import (
+    FILTER_FIELDS,
+    Dataset,
+    Index,
+    Session,
+    add_months,
+    dumps,
+    generate,
+)
+
+UTC = timezone.utc
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+APP_PATH = re.compile(r"/api/public/bot/([^/]+)/getBillingSessionsDetails")
+ADMIN_PATH = "/api/public/bots/getBillingSessionsDetails"
+CONTROL_PREFIX = "/__sandbox/"
+ACCOUNT_HOLDER = "account"
+DEFAULT_LIMIT = 100
+MAX_TOKEN_AHEAD = 3600
+# Idle keep-alive connections are closed like Node's default keepAliveTimeout would.
+KEEPALIVE_TIMEOUT = 5.0
+CACHE_SIZE = 32
+
+_DATE_ONLY = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+_TIMESTAMP = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?(Z|[+-]\d{2}:?\d{2})"
+)
+
+MINUTE_MESSAGE = (
+    "You've exceeded the per-minute rate limit. Please wait for sometime before retrying."
+)
+HOUR_MESSAGE = "You've exceeded the per-hour rate limit. Please wait for sometime before retrying."
+CREDENTIALS_MESSAGE = "Invalid SDK credentials"
+
+
+class ApiError(Exception):
+    """An error response in the API's `{"errors": [...]}` shape."""
+
+    def __init__(
+        self, status: int, msg: str, code: int | None = None, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(msg)
+        self.status = status
+        self.msg = msg
+        self.code = status if code is None else code
+        self.headers = headers or {}
+        self.wait_seconds = 0
+
+
+@dataclass
+class Reply:
+    """A response to send, or `drop` to close the connection without one."""
+
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+    rows: int = 0
+    drop: bool = False
+
+
+def _errors_body(msg: str, code: int) -> bytes:
+    return json.dumps({"errors": [{"msg": msg, "code": code}]}).encode()
+
+
+def _error_reply(error: ApiError) -> Reply:
+    return Reply(error.status, _errors_body(error.msg, error.code), dict(error.headers))
+
+
+def _parse_date_text(text: str) -> datetime | None:
+    if _DATE_ONLY.fullmatch(text):
+        return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
+    match = _TIMESTAMP.fullmatch(text)
+    if match is None:
+        return None
+    year, month, day, hour, minute, second = (int(match.group(i)) for i in range(1, 7))
+    # Built from the groups: Python 3.10's fromisoformat takes only 3 or 6 fraction digits.
+    micro = int((match.group(7) or "0").ljust(6, "0"))
+    parsed = datetime(year, month, day, hour, minute, second, micro, tzinfo=UTC)
+    zone = match.group(8)
+    if zone == "Z":
+        return parsed
+    sign = 1 if zone[0] == "+" else -1
+    digits = zone[1:].replace(":", "")
+    offset = timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+    return parsed - sign * offset
+
+
+def parse_api_date(name: str, value: object) -> datetime:
+    """Parse a fromDate/toDate; a date-only value is 00:00:00.000 UTC of that day."""
+    if not isinstance(value, str):
+        raise ApiError(400, f"{name} is required and must be a string (yyyy-mm-dd)")
+    try:
+        parsed = _parse_date_text(value.strip())
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        raise ApiError(
+            400, f"Invalid {name} '{value}': expected yyyy-mm-dd or yyyy-mm-ddThh:mm:ss.sssZ"
+        )
+    return parsed
+
+
+def _non_negative_int(body: dict[str, Any], name: str, default: int) -> int:
+    value = body.get(name, default)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ApiError(400, f"{name} must be a non-negative integer")
+    return value
+
+
+def _epoch_bounds(from_dt: datetime, to_dt: datetime) -> tuple[int, int]:
+    # Rows sit on whole seconds and both bounds are inclusive; integer microseconds keep the
+    # rounding exact where float timestamps would not be.
+    micro = timedelta(microseconds=1)
+    low, high = (from_dt - EPOCH) // micro, (to_dt - EPOCH) // micro
+    return -(-low // 1_000_000), high // 1_000_000
+
+
+def _rate(value: object) -> float:
+    rate = float(value)  # type: ignore[arg-type]
+    if not 0.0 <= rate <= 1.0:
+        raise ValueError("rates must be within [0, 1]")
+    return rate
+
+
+def _optional_limit(value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or int(value) < 1:  # type: ignore[call-overload]
+        raise ValueError("must be None or >= 1")
+    return int(value)  # type: ignore[call-overload]
+
+
+def _positive_int(value: object) -> int:
+    if isinstance(value, bool) or int(value) < 1:  # type: ignore[call-overload]
+        raise ValueError("must be >= 1")
+    return int(value)  # type: ignore[call-overload]
+
+
+def _filter_field(value: object) -> str:
+    if value not in FILTER_FIELDS:
+        raise ValueError(f"filter_field must be one of {FILTER_FIELDS}")
+    return str(value)
+
+
+def _non_negative_float(value: object) -> float:
+    number = float(value)  # type: ignore[arg-type]
+    if number < 0:
+        raise ValueError("must be >= 0")
+    return number
+
+
+def _non_empty_str(value: object) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError("must be a non-empty string")
+    return value
+
+
+# Knobs that may change while the server runs, with their validators.
+def _id_set(value: object) -> frozenset[str]:
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise TypeError("expected a list of billingSessionIds")
+    return frozenset(str(item) for item in value)
+
+
+RUNTIME_KNOBS: dict[str, Callable[[object], object]] = {
+    "max_page_size": _positive_int,
+    "max_range_days": _optional_limit,
+    "filter_field": _filter_field,
+    "rate_per_minute": _optional_limit,
+    "rate_per_hour": _optional_limit,
+    "retry_after": bool,
+    "fault_seed": int,  # type: ignore[dict-item]
+    "error_rate": _rate,
+    "drop_rate": _rate,
+    "truncate_rate": _rate,
+    "slow_rate": _rate,
+    "slow_seconds": _non_negative_float,
+    "enforce_jti": bool,
+    "admin_enabled": bool,
+    "known_apps_only": bool,
+    "client_id": _non_empty_str,
+    "client_secret": _non_empty_str,
+    "corrupt_ids": _id_set,
+}
+# What a row listed in `corrupt_ids` carries instead of its billingSessionEndDateTime.
+CORRUPT_DATETIME = "31-02-2024 25:61:00 xm"
+DATA_KNOBS = frozenset(
+    {
+        "seed",
+        "apps",
+        "channels",
+        "sessions",
+        "late",
+        "new",
+        "start",
+        "end",
+        "tz",
+        "notification_fraction",
+        "extra_field_fraction",
+        "boundary_fraction",
+    }
+)
+
+
+class _Stats:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        with self.lock:
+            self.requests = 0
+            self.by_status: dict[str, int] = {}
+            self.throttled = 0
+            self.by_holder: dict[str, int] = {}
+            self.rows_served = 0
+            self.jti_rejected = 0
+            self.in_flight = 0
+            self.max_in_flight = 0
+            self.faults = {"error": 0, "drop": 0, "truncate": 0, "slow": 0}
+
+    def snapshot(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "requests": self.requests,
+                "by_status": dict(self.by_status),
+                "throttled": self.throttled,
+                "by_holder": dict(self.by_holder),
+                "rows_served": self.rows_served,
+                "jti_rejected": self.jti_rejected,
+                "max_in_flight": self.max_in_flight,
+                "faults": dict(self.faults),
+            }
+
+
+class _RateWindow:
+    """Rolling one-minute and one-hour windows of accepted calls for one quota holder."""
+
+    def __init__(self) -> None:
+        self.minute: deque[float] = deque()
+        self.hour: deque[float] = deque()
+
+    def check(self, now: float, per_minute: int | None, per_hour: int | None) -> ApiError | None:
+        while self.minute and self.minute[0] <= now - 60:
+            self.minute.popleft()
+        while self.hour and self.hour[0] <= now - 3600:
+            self.hour.popleft()
+        hour_full = per_hour is not None and len(self.hour) >= per_hour
+        minute_full = per_minute is not None and len(self.minute) >= per_minute
+        if not (hour_full or minute_full):
+            # Throttled calls are not recorded, so they do not use up the quota.
+            self.minute.append(now)
+            self.hour.append(now)
+            return None
+        waits = []
+        if hour_full and per_hour is not None:
+            waits.append(self.hour[len(self.hour) - per_hour] + 3600 - now)
+        if minute_full and per_minute is not None:
+            waits.append(self.minute[len(self.minute) - per_minute] + 60 - now)
+        error = ApiError(429, HOUR_MESSAGE if hour_full else MINUTE_MESSAGE)
+        error.wait_seconds = max(1, math.ceil(max(waits)))
+        return error
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+        super().__init__(address, _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Clients hanging up mid-response are routine (timeouts, benchmarks); keep stderr quiet.
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; without this, Nagle plus delayed ACKs stall
+    # every keep-alive response by ~40 ms.
+    disable_nagle_algorithm = True
+    server_version = "KoreSandbox/1.0"
+    timeout = KEEPALIVE_TIMEOUT
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silence the default per-request stderr line."""
+
+    def do_GET(self) -> None:
+        """Serve a GET request."""
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        """Serve a POST request."""
+        self._dispatch("POST")
+
+    def do_PUT(self) -> None:
+        """Serve a PUT request."""
+        self._dispatch("PUT")
+
+    def do_DELETE(self) -> None:
+        """Serve a DELETE request."""
+        self._dispatch("DELETE")
+
+    def _read_body(self) -> bytes | None:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            chunks: list[bytes] = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = self.headers.get("Content-Length")
+        if length is None:
+            return b""
+        try:
+            size = int(length)
+        except ValueError:
+            return None
+        if size < 0:
+            return None
+        return self.rfile.read(size)
+
+    def _dispatch(self, method: str) -> None:
+        sandbox = self.server.sandbox
+        try:
+            body = self._read_body()
+        except ValueError:
+            body = None
+        path = self.path.split("?", 1)[0]
+        if body is None:
+            self.close_connection = True
+            self._send(Reply(400, _errors_body("Invalid request body length", 400)))
+            return
+        if path.startswith(CONTROL_PREFIX):
+            self._send(sandbox._handle_control(method, path, body))
+            return
+        reply = sandbox._handle_api(method, path, self.headers.get("auth"), body)
+        if reply.drop:
+            self.close_connection = True
+            return
+        self._send(reply)
+
+    def _send(self, reply: Reply) -> None:
+        self.send_response(reply.status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(reply.body)))
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(reply.body)
+
+
+class Sandbox:
+    """The emulated API: generated data, the HTTP server, fault knobs and counters.
+
+    Use as a context manager (or call `start()`/`stop()`); the server listens on
+    127.0.0.1 and a free port unless told otherwise.
+    """
+
+    def __init__(
+        self,
+        *,
+        seed: int = 1,
+        apps: int = 3,
+        channels: Sequence[str] = ("rtm", "ivr", "msteams", "whatsapp"),
+        sessions: int = 2000,
+        late: int = 0,
+        new: int = 0,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        max_page_size: int = 50,
+        max_range_days: int | None = None,
+        filter_field: str = "start",
+        tz: str = "UTC",
+        notification_fraction: float = 0.15,
+        extra_field_fraction: float = 0.1,
+        boundary_fraction: float = 0.03,
+        rate_per_minute: int | None = None,
+        rate_per_hour: int | None = None,
+        retry_after: bool = True,
+        fault_seed: int = 0,
+        error_rate: float = 0.0,
+        drop_rate: float = 0.0,
+        truncate_rate: float = 0.0,
+        slow_rate: float = 0.0,
+        slow_seconds: float = 2.0,
+        client_id: str = "cs-sandbox-0000",
+        client_secret: str | None = None,
+        enforce_jti: bool = True,
+        admin_enabled: bool = True,
+        known_apps_only: bool = True,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        if isinstance(channels, str):
+            channels = (channels,)
+        if end is None:
+            end = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+        elif end.tzinfo is None:
+            raise ValueError("end must be an aware datetime")
+        if start is None:
+            start = end - timedelta(days=120)
+        elif start.tzinfo is None:
+            raise ValueError("start must be an aware datetime")
+        self.seed = seed
+        self.tz = tz
+        self.secret_generated = client_secret is None
+        self._host, self._port = host, port
+        self._lock = threading.RLock()
+        self._knobs: dict[str, Any] = {}
+        self._fault_rng = random.Random(fault_seed)  # noqa: S311 - faults, not secrets
+        self._apply_knobs(
+            {
+                "max_page_size": max_page_size,
+                "max_range_days": max_range_days,
+                "filter_field": filter_field,
+                "rate_per_minute": rate_per_minute,
+                "rate_per_hour": rate_per_hour,
+                "retry_after": retry_after,
+                "fault_seed": fault_seed,
+                "error_rate": error_rate,
+                "drop_rate": drop_rate,
+                "truncate_rate": truncate_rate,
+                "slow_rate": slow_rate,
+                "slow_seconds": slow_seconds,
+                "enforce_jti": enforce_jti,
+                "admin_enabled": admin_enabled,
+                "known_apps_only": known_apps_only,
+                "client_id": client_id,
+                "client_secret": client_secret or secrets.token_hex(32),
+                "corrupt_ids": (),
+            }
+        )
+        self._data: Dataset = generate(
+            seed=seed,
+            apps=apps,
+            channels=channels,
+            sessions=sessions,
+            late=late,
+            new=new,
+            start=start,
+            end=end,
+            tz=tz,
+            filter_field=filter_field,
+            notification_fraction=notification_fraction,
+            extra_field_fraction=extra_field_fraction,
+            boundary_fraction=boundary_fraction,
+        )
+        self._revealed = False
+        self._version = 0
+        self._index = Index(self._data.visible, filter_field)
+        self._cache: OrderedDict[tuple[Any, ...], list[Session]] = OrderedDict()
+        self._stats = _Stats()
+        self._rates: dict[str, _RateWindow] = {}
+        self._rate_lock = threading.Lock()
+        self._jtis: dict[str, float] = {}
+        self._jti_lock = threading.Lock()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- public API ---------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. ``http://127.0.0.1:PORT``; only known once started."""
+        if self._server is None:
+            raise RuntimeError("sandbox is not started")
+        host = self._server.server_address[0]
+        if isinstance(host, bytes):
+            host = host.decode()
+        return f"http://{host}:{self._server.server_port}"
+
+    @property
+    def client_id(self) -> str:
+        """Client ID the JWT's `appId` claim must carry."""
+        return str(self._knobs["client_id"])
+
+    @property
+    def client_secret(self) -> str:
+        """Client secret the JWT must be signed with (HS256)."""
+        return str(self._knobs["client_secret"])
+
+    @property
+    def bot_ids(self) -> list[str]:
+        """App ids, ``st-<uuid>``."""
+        return list(self._data.bot_ids)
+
+    @property
+    def channels(self) -> list[str]:
+        """Channel codes present in the data."""
+        return list(self._data.channels)
+
+    @property
+    def data_start(self) -> datetime:
+        """Start of the base sessions' time range (aware UTC)."""
+        return self._data.start
+
+    @property
+    def data_end(self) -> datetime:
+        """End of the base sessions' time range (aware UTC); late/new sessions sit near it."""
+        return self._data.end
+
+    def start(self) -> Sandbox:
+        """Bind and serve in a daemon thread; a no-op when already serving."""
+        with self._lock:
+            if self._server is not None:
+                return self
+            self._server = _Server((self._host, self._port), self)
+            self._thread = threading.Thread(
+                target=self._server.serve_forever,
+                kwargs={"poll_interval": 0.1},
+                name="kore-billing-sandbox",
+                daemon=True,
+            )
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and release the port."""
+        with self._lock:
+            server, thread = self._server, self._thread
+            self._server = self._thread = None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def expected(self, bot_id: str | None = None, channel: str | None = None) -> list[dict]:
+        """Every visible session matching the filters, oldest start first."""
+        with self._lock:
+            rows = list(self._data.visible)
+        out = []
+        for s in rows:
+            if (bot_id is None or s.bot_id == bot_id) and (channel is None or s.channel == channel):
+                out.append(
+                    {
+                        "billingSessionId": s.id,
+                        "botId": s.bot_id,
+                        "channel": s.channel,
+                        "billingSessionType": s.type,
+                        "start": datetime.fromtimestamp(s.start, UTC),
+                        "end": datetime.fromtimestamp(s.end, UTC),
+                        # A copy, so callers cannot alter what the server renders; only rows
+                        # with extra keys can hold nested values.
+                        "raw": json.loads(s.blob) if s.extra else s.raw.copy(),
+                    }
+                )
+        out.sort(key=lambda row: (row["start"], row["billingSessionId"]))
+        return out
+
+    def stats(self) -> dict[str, Any]:
+        """Counters since start or the last `reset_stats()`."""
+        return self._stats.snapshot()
+
+    def reset_stats(self) -> None:
+        """Zero the counters (rate-limit windows and seen jtis are kept)."""
+        self._stats.reset()
+
+    def reveal(self) -> int:
+        """Make the hidden late and new sessions visible; returns how many were added."""
+        with self._lock:
+            if self._revealed:
+                return 0
+            self._revealed = True
+            added = len(self._data.hidden)
+            self._data.visible = self._data.visible + self._data.hidden
+            self._data.hidden = []
+            self._rebuild()
+        return added
+
+    def configure(self, **knobs: Any) -> None:
+        """Change fault knobs, rate limits, page cap, filter field or credentials at runtime."""
+        fixed = sorted(set(knobs) & DATA_KNOBS)
+        if fixed:
+            raise ValueError(f"cannot change data-shaping options at runtime: {fixed}")
+        unknown = sorted(set(knobs) - set(RUNTIME_KNOBS))
+        if unknown:
+            raise ValueError(f"unknown options: {unknown}")
+        with self._lock:
+            old_field = self._knobs["filter_field"]
+            self._apply_knobs(knobs)
+            if self._knobs["filter_field"] != old_field:
+                self._rebuild()
+
+    def info(self) -> dict[str, Any]:
+        """What a client needs to connect (never the secret)."""
+        with self._lock:
+            visible = len(self._data.visible)
+        return {
+            "url": self.url,
+            "client_id": self.client_id,
+            "bot_ids": self.bot_ids,
+            "channels": self.channels,
+            "visible_sessions": visible,
+        }
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _apply_knobs(self, knobs: dict[str, Any]) -> None:
+        validated: dict[str, Any] = {}
+        for name, value in knobs.items():
+            try:
+                validated[name] = RUNTIME_KNOBS[name](value)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"invalid {name}={value!r}: {exc}") from None
+        with self._lock:
+            self._knobs.update(validated)
+            if "fault_seed" in validated:
+                self._fault_rng = random.Random(validated["fault_seed"])  # noqa: S311
+
+    def _rebuild(self) -> None:
+        self._index = Index(self._data.visible, self._knobs["filter_field"])
+        self._version += 1
+        self._cache.clear()
+
+    def _matches(self, bot_ids: tuple[str, ...], lo: int, hi: int, channel: str | None) -> list:
+        with self._lock:
+            index, version = self._index, self._version
+            key = (version, bot_ids, lo, hi, channel)
+            cached = self._cache.get(key)
+            if cached is not None:
+                self._cache.move_to_end(key)
+                return cached
+        found = index.select(bot_ids, lo, hi, channel)
+        with self._lock:
+            if version == self._version:
+                self._cache[key] = found
+                while len(self._cache) > CACHE_SIZE:
+                    self._cache.popitem(last=False)
+        return found
+
+    def _count(self, status: str, rows: int = 0) -> None:
+        stats = self._stats
+        with stats.lock:
+            stats.by_status[status] = stats.by_status.get(status, 0) + 1
+            stats.rows_served += rows
+            if status == "429":
+                stats.throttled += 1
+
+    def _authenticate(self, token: str | None, knobs: dict[str, Any]) -> None:
+        denied = ApiError(401, CREDENTIALS_MESSAGE, 4002)
+        if not token:
+            raise denied
+        try:
+            claims = jwt.decode(
+                token.strip(),
+                knobs["client_secret"],
+                algorithms=["HS256"],
+                options={"require": ["sub"]},
+            )
+        except jwt.PyJWTError:
+            raise denied from None
+        if claims.get("appId") != knobs["client_id"]:
+            raise denied
+        if not knobs["enforce_jti"]:
+            return
+        now = time.time()
+        exp = claims.get("exp")
+        if not isinstance(exp, (int, float)) or exp - now > MAX_TOKEN_AHEAD:
+            raise denied
+        jti = claims.get("jti")
+        with self._jti_lock:
+            reused = not isinstance(jti, str) or not jti or jti in self._jtis
+            if not reused:
+                if len(self._jtis) > 50_000:
+                    self._jtis = {k: v for k, v in self._jtis.items() if v >= now}
+                self._jtis[str(jti)] = float(exp)
+        if reused:
+            with self._stats.lock:
+                self._stats.jti_rejected += 1
+            raise denied
+
+    def _throttle(self, holder: str, knobs: dict[str, Any]) -> None:
+        with self._stats.lock:
+            self._stats.by_holder[holder] = self._stats.by_holder.get(holder, 0) + 1
+        per_minute, per_hour = knobs["rate_per_minute"], knobs["rate_per_hour"]
+        if per_minute is None and per_hour is None:
+            return
+        with self._rate_lock:
+            window = self._rates.setdefault(holder, _RateWindow())
+            error = window.check(time.monotonic(), per_minute, per_hour)
+        if error is not None:
+            if knobs["retry_after"]:
+                error.headers["Retry-After"] = str(error.wait_seconds)
+            raise error
+
+    def _page(self, knobs: dict[str, Any], bot_ids: tuple[str, ...], body: dict[str, Any]) -> Reply:
+        from_dt = parse_api_date("fromDate", body.get("fromDate"))
+        to_dt = parse_api_date("toDate", body.get("toDate"))
+        if from_dt > to_dt:
+            raise ApiError(400, "fromDate must not be later than toDate")
+        # The documented limit is three calendar months; max_range_days emulates a deployment
+        # that allows less.
+        days = knobs["max_range_days"]
+        if days is None and to_dt > add_months(from_dt, 3):
+            raise ApiError(400, "Date range must not exceed 3 months between fromDate and toDate")
+        if days is not None and to_dt - from_dt > timedelta(days=days):
+            raise ApiError(
+                400, f"Date range must not exceed {days} days between fromDate and toDate"
+            )
+        limit = _non_negative_int(body, "limit", DEFAULT_LIMIT)
+        skip = _non_negative_int(body, "skip", 0)
+        # Like a MongoDB cursor, limit 0 means "no explicit limit": the default applies.
+        limit = min(limit or DEFAULT_LIMIT, knobs["max_page_size"])
+        channel = body.get("channel")
+        if channel is not None and not isinstance(channel, str):
+            raise ApiError(400, "channel must be a string")
+        lo, hi = _epoch_bounds(from_dt, to_dt)
+        matches = self._matches(bot_ids, lo, hi, channel or None)
+        page = matches[skip : skip + limit]
+        more = b"true" if skip + len(page) < len(matches) else b"false"
+        payload = b"".join(
+            (
+                b'{"total":',
+                str(len(page)).encode(),
+                b',"moreAvailable":',
+                more,
+                b',"sessions":[',
+                b",".join(self._row_blob(s, knobs) for s in page),
+                b"]}",
+            )
+        )
+        return Reply(200, payload, rows=len(page))
+
+    @staticmethod
+    def _row_blob(session: Session, knobs: dict[str, Any]) -> bytes:
+        if session.id not in knobs["corrupt_ids"]:
+            return session.blob
+        return dumps({**session.raw, "billingSessionEndDateTime": CORRUPT_DATETIME})
+
+    def _serve_api(
+        self, method: str, path: str, token: str | None, raw_body: bytes, knobs: dict[str, Any]
+    ) -> Reply:
+        match = APP_PATH.fullmatch(path)
+        if match is None and path != ADMIN_PATH:
+            raise ApiError(404, f"Cannot {method} {path}")
+        if method != "POST":
+            raise ApiError(405, f"Method {method} not allowed; use POST")
+        self._authenticate(token, knobs)
+        known = self._data.bot_ids
+        if match is not None:
+            bot_id = match.group(1)
+            if knobs["known_apps_only"] and bot_id not in known:
+                raise ApiError(403, f"App {bot_id} is not accessible with these credentials")
+            holder = bot_id
+            bot_ids: tuple[str, ...] = (bot_id,)
+        else:
+            if not knobs["admin_enabled"]:
+                raise ApiError(403, "These credentials lack the Admin Console API scope")
+            holder, bot_ids = ACCOUNT_HOLDER, tuple(known)
+        self._throttle(holder, knobs)
+        try:
+            body = json.loads(raw_body or b"{}")
+        except (ValueError, UnicodeDecodeError):
+            raise ApiError(400, "Request body is not valid JSON") from None
+        if not isinstance(body, dict):
+            raise ApiError(400, "Request body must be a JSON object")
+        if match is None and body.get("botId") is not None:
+            wanted = body["botId"]
+            if not isinstance(wanted, str):
+                raise ApiError(400, "botId must be a string")
+            if knobs["known_apps_only"] and wanted not in known:
+                raise ApiError(403, f"App {wanted} is not accessible with these credentials")
+            bot_ids = (wanted,)
+        return self._page(knobs, bot_ids, body)
+
+    def _handle_api(self, method: str, path: str, token: str | None, raw_body: bytes) -> Reply:
+        stats = self._stats
+        with stats.lock:
+            stats.requests += 1
+            stats.in_flight += 1
+            stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
+        try:
+            with self._lock:
+                knobs = dict(self._knobs)
+            try:
+                reply = self._serve_api(method, path, token, raw_body, knobs)
+            except ApiError as error:
+                reply = _error_reply(error)
+            if reply.status not in (404, 405):
+                reply = self._inject_faults(reply, knobs)
+            self._count("dropped" if reply.drop else str(reply.status), reply.rows)
+            return reply
+        finally:
+            with stats.lock:
+                stats.in_flight -= 1
+
+    def _inject_faults(self, reply: Reply, knobs: dict[str, Any]) -> Reply:
+        # Every roll is drawn on every call, so the fault sequence depends only on fault_seed and
+        # the call count, not on which knobs are on. Faults strike after auth and quota have been
+        # consumed, as they would behind a real gateway.
+        with self._lock:
+            rng = self._fault_rng
+            drop, error, truncate, slow = (rng.random() for _ in range(4))
+            error_status = rng.choice((500, 503))
+        faults = self._stats.faults
+        if slow < knobs["slow_rate"]:
+            with self._stats.lock:
+                faults["slow"] += 1
+            time.sleep(knobs["slow_seconds"])
+        if drop < knobs["drop_rate"]:
+            with self._stats.lock:
+                faults["drop"] += 1
+            return Reply(0, b"", drop=True)
+        if error < knobs["error_rate"]:
+            with self._stats.lock:
+                faults["error"] += 1
+            text = "Internal Server Error" if error_status == 500 else "Service Unavailable"
+            return Reply(error_status, _errors_body(text, error_status))
+        if reply.status == 200 and truncate < knobs["truncate_rate"]:
+            with self._stats.lock:
+                faults["truncate"] += 1
+            return Reply(200, reply.body[: len(reply.body) // 2], reply.headers, rows=reply.rows)
+        return reply
+
+    def _handle_control(self, method: str, path: str, raw_body: bytes) -> Reply:
+        name = path[len(CONTROL_PREFIX) :].strip("/")
+        result: Any = {"ok": True}
+        try:
+            if method == "GET" and name == "stats":
+                result = self.stats()
+            elif method == "GET" and name == "info":
+                result = self.info()
+            elif method == "POST" and name == "reveal":
+                added = self.reveal()
+                result = {"revealed": added, "visible_sessions": self.info()["visible_sessions"]}
+            elif method == "POST" and name == "reset_stats":
+                self.reset_stats()
+            elif method == "POST" and name == "configure":
+                knobs = json.loads(raw_body or b"{}")
+                if not isinstance(knobs, dict):
+                    return Reply(400, _errors_body("body must be a JSON object of knobs", 400))
+                self.configure(**knobs)
+            else:
+                return Reply(404, _errors_body(f"Cannot {method} {path}", 404))
+        except ValueError as exc:
+            return Reply(400, _errors_body(str(exc), 400))
+        return Reply(200, json.dumps(result).encode())

@@ -1,0 +1,363 @@
+"""The billing_sessions stream: partitions, date windows, pages, records and per-window state."""
+
+from __future__ import annotations
+
+import time
+import typing as t
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cached_property
+from importlib import resources
+from zoneinfo import ZoneInfo
+
+import requests
+from singer_sdk import SchemaDirectory, StreamSchema
+from singer_sdk.exceptions import RetriableAPIError
+
+from tap_kore_billing.client import (
+    ADMIN_PATH,
+    BOT_PATH,
+    LEGACY_ADMIN_PATH,
+    ApiRequestError,
+    KoreBillingStream,
+    describe_failure,
+)
+from tap_kore_billing.datetimes import (
+    UnparseableDatetimeError,
+    parse_api_datetime,
+    parse_setting_datetime,
+    to_api_timestamp,
+    to_iso,
+)
+from tap_kore_billing.errors import TapKoreBillingError
+from tap_kore_billing.windows import Window, plan_windows
+
+if t.TYPE_CHECKING:
+    from singer_sdk.helpers.types import Context, Record
+
+REPLICATION_KEY = "billingSessionEndDateTime"
+DATETIME_FIELDS = (
+    "conversationSessionStartDateTime",
+    "conversationSessionEndDateTime",
+    "billingSessionStartDateTime",
+    "billingSessionEndDateTime",
+)
+ACCOUNT_WIDE = "*"  # partition key for every app of the account (admin scope, no bot_ids)
+PROGRESS_LOG_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class Partition:
+    """One independent slice of the data with its own bookmark: an app, maybe one channel."""
+
+    bot_id: str
+    channel: str | None
+    scope: str
+
+    @property
+    def context(self) -> dict[str, str]:
+        ctx = {"botId": self.bot_id}
+        if self.channel is not None:
+            ctx["channel"] = self.channel
+        return ctx
+
+    @property
+    def quota_holder(self) -> str:
+        # Kore.ai counts app-scope calls per app and admin calls per account.
+        return self.bot_id if self.scope == "bot" else "account"
+
+    def __str__(self) -> str:
+        return " ".join(f"{k}={v}" for k, v in self.context.items())
+
+
+class BillingSessionsStream(KoreBillingStream):
+    """Every billing session of the configured apps, bookmarked per partition."""
+
+    name = "billing_sessions"
+    primary_keys: t.ClassVar[list[str]] = ["billingSessionId"]
+    replication_key = REPLICATION_KEY
+    is_sorted = False
+    schema = StreamSchema(SchemaDirectory(resources.files("tap_kore_billing") / "schemas"))
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._admin_path = ADMIN_PATH
+        self._reported_extra_fields: set[str] = set()
+        self._fields = tuple(self.schema["properties"])
+
+    # --- settings turned into the plan --------------------------------------------------------
+
+    @cached_property
+    def run_started_at(self) -> datetime:
+        """The bookmark never moves past this instant: later sessions may still be filed."""
+        return datetime.now(tz=ZoneInfo("UTC")).replace(microsecond=0)
+
+    @cached_property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(str(self.config["api_timezone"]))
+
+    @cached_property
+    def kore_partitions(self) -> list[Partition]:
+        scope = str(self.config["api_scope"])
+        bot_ids: list[str] = list(self.config.get("bot_ids") or [])
+        channels: list[str | None] = list(self.config.get("channels") or []) or [None]
+        apps = bot_ids or [ACCOUNT_WIDE]
+        return [Partition(bot, channel, scope) for bot in apps for channel in channels]
+
+    @property
+    def partitions(self) -> list[dict] | None:
+        # Partitions are walked by get_records itself, so the SDK sees one context-free sync
+        # and never replays partitions it finds in old state.
+        return None
+
+    def get_replication_key_signpost(self, context: Context | None = None) -> None:
+        # Bookmarks are window ends clamped to the run's start; no signpost needed.
+        return None
+
+    def _increment_stream_state(
+        self, latest_record: Record, *, context: Context | None = None
+    ) -> None:
+        # Rows arrive unordered, so a bookmark taken from records would not be resumable.
+        # Bookmarks advance only when a whole window is done (see _finish_window).
+        return
+
+    @cached_property
+    def start_date(self) -> datetime:
+        return parse_setting_datetime(str(self.config["start_date"]))
+
+    @cached_property
+    def end_date(self) -> datetime | None:
+        """The explicit `end_date`, if any (a bounded backfill)."""
+        value = self.config.get("end_date")
+        return parse_setting_datetime(str(value)) if value else None
+
+    def _plan(self, partition: Partition) -> tuple[list[Window], datetime | None]:
+        """The windows this run fetches for a partition, and the partition's bookmark."""
+        state = self._saved_state(partition)
+        bookmark = None
+        if (
+            self.replication_method == "INCREMENTAL"
+            and state.get("replication_key") == REPLICATION_KEY
+            and state.get("replication_key_value")
+        ):
+            bookmark = parse_setting_datetime(str(state["replication_key_value"]))
+        # Fetch from `lookback_hours` before the bookmark (or start_date): sessions the API
+        # shows late, or files by their start time, are still in the windows. A start_date
+        # moved earlier changes nothing once a bookmark exists.
+        lookback = timedelta(hours=float(self.config["lookback_hours"]))
+        fetch_from = max(self.start_date, bookmark or self.start_date) - lookback
+        fetch_to = min(self.run_started_at, self.end_date or self.run_started_at)
+        return plan_windows(fetch_from, fetch_to, int(self.config["window_days"])), bookmark
+
+    def _saved_state(self, partition: Partition) -> dict[str, t.Any]:
+        """The partition's state from earlier runs, without creating an empty entry."""
+        saved = self.stream_state.get("partitions", [])
+        return next((p for p in saved if p.get("context") == partition.context), {})
+
+    def _belongs(self, ends_at: datetime | None) -> bool:
+        """Whether a session's end falls in [start_date, end_date]: the replication key decides."""
+        if ends_at is None:
+            return True
+        if ends_at < self.start_date:
+            return False
+        return self.end_date is None or ends_at <= self.end_date
+
+    # --- the sync -----------------------------------------------------------------------------
+
+    def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
+        plans = [(p, *self._plan(p)) for p in self.kore_partitions]
+        total_windows = sum(len(windows) for _, windows, _ in plans)
+        done = rows_so_far = 0
+        for partition, windows, bookmark in plans:
+            if not windows:
+                self.logger.info(
+                    "Partition %s: nothing to fetch (bookmark %s)",
+                    partition,
+                    bookmark.isoformat() if bookmark else "none",
+                )
+                continue
+            previous_ids: set[str] = set()
+            for window in windows:
+                started = time.monotonic()
+                window_ids: set[str] = set()
+                requests_made = duplicates = outside = 0
+                for page_rows, pages_so_far in self._pages(partition, window):
+                    requests_made = pages_so_far
+                    for row in page_rows:
+                        record, ends_at = self._to_record(row, partition)
+                        session_id = record["billingSessionId"]
+                        # Windows share their edge instant; pages of one window may repeat.
+                        if session_id in window_ids or session_id in previous_ids:
+                            duplicates += 1
+                            continue
+                        window_ids.add(session_id)
+                        if not self._belongs(ends_at):
+                            outside += 1
+                            continue
+                        yield record
+                # Every row of the window has been written by now: the bookmark may move.
+                self._finish_window(partition, window, bookmark)
+                done += 1
+                rows_so_far += len(window_ids) - outside
+                self.logger.info(
+                    "Partition %s window %d/%d %s: %d rows, %d requests, %.1f s "
+                    "(skipped: %d repeated, %d ending outside start_date..end_date); "
+                    "%d rows so far",
+                    partition,
+                    done,
+                    total_windows,
+                    window,
+                    len(window_ids) - outside,
+                    requests_made,
+                    time.monotonic() - started,
+                    duplicates,
+                    outside,
+                    rows_so_far,
+                )
+                previous_ids = window_ids
+
+    def _finish_window(
+        self, partition: Partition, window: Window, bookmark: datetime | None
+    ) -> None:
+        if self.replication_method != "INCREMENTAL":
+            return
+        new_value = min(window.end, self.run_started_at)
+        if bookmark is not None and new_value <= bookmark:
+            return  # never backwards
+        state = self.state_manager.get_context_state(partition.context)
+        state["replication_key"] = REPLICATION_KEY
+        state["replication_key_value"] = to_iso(new_value)
+        self.state_manager.is_flushed = False
+        self._write_state_message()
+
+    def _pages(
+        self, partition: Partition, window: Window
+    ) -> t.Iterator[tuple[list[dict[str, t.Any]], int]]:
+        """Yield (rows, requests so far) for each page of one window, following moreAvailable."""
+        limit = int(self.config["page_size"])
+        skip = 0
+        requests_made = 0
+        last_progress = time.monotonic()
+        while True:
+            body: dict[str, t.Any] = {
+                "fromDate": to_api_timestamp(window.start),
+                "toDate": to_api_timestamp(window.end),
+                "limit": limit,
+                "skip": skip,
+            }
+            if partition.channel is not None:
+                body["channel"] = partition.channel
+            payload = self._request_page(partition, window, body)
+            requests_made += 1
+            rows = payload.get("sessions") or []
+            if not isinstance(rows, list):
+                raise TapKoreBillingError(
+                    f"partition {partition}, window {window}, skip {skip}: "
+                    "the response's 'sessions' is not a list"
+                )
+            more = payload.get("moreAvailable")
+            yield rows, requests_made
+            if not rows:
+                if more:
+                    self.logger.warning(
+                        "Partition %s window %s: the API said moreAvailable but sent no rows "
+                        "at skip %d; ending the window here",
+                        partition,
+                        window,
+                        skip,
+                    )
+                return
+            # A server may send fewer rows than asked: advance by what arrived.
+            skip += len(rows)
+            if more is False:
+                return
+            # Without a moreAvailable flag, keep going until an empty page.
+            if time.monotonic() - last_progress > PROGRESS_LOG_SECONDS:
+                self.logger.info(
+                    "Partition %s window %s: %d rows fetched so far in %d requests",
+                    partition,
+                    window,
+                    skip,
+                    requests_made,
+                )
+                last_progress = time.monotonic()
+
+    def _request_page(
+        self, partition: Partition, window: Window, body: dict[str, t.Any]
+    ) -> dict[str, t.Any]:
+        if partition.scope == "bot":
+            path = BOT_PATH.format(bot_id=partition.bot_id)
+        else:
+            path = self._admin_path
+            if partition.bot_id != ACCOUNT_WIDE:
+                body["botId"] = partition.bot_id
+        try:
+            return self.post_page(path, body, partition.quota_holder)
+        except ApiRequestError as exc:
+            if exc.response.status_code == 404 and path == ADMIN_PATH:
+                self.logger.warning(
+                    "%s answered 404; trying the older account-wide path %s",
+                    ADMIN_PATH,
+                    LEGACY_ADMIN_PATH,
+                )
+                self._admin_path = LEGACY_ADMIN_PATH
+                return self._request_page(partition, window, body)
+            self._raise_request_failure(partition, window, body, exc)
+        except (RetriableAPIError, requests.RequestException) as exc:
+            self._raise_request_failure(partition, window, body, exc, gave_up=True)
+
+    def _raise_request_failure(
+        self,
+        partition: Partition,
+        window: Window,
+        body: dict[str, t.Any],
+        exc: BaseException,
+        *,
+        gave_up: bool = False,
+    ) -> t.NoReturn:
+        tries = f" after {self.backoff_max_tries()} tries" if gave_up else ""
+        msg = (
+            f"request failed{tries}: partition {partition}, window {window}, "
+            f"skip {body['skip']}: {describe_failure(exc)}"
+        )
+        raise TapKoreBillingError(msg) from exc
+
+    def _to_record(
+        self, row: dict[str, t.Any], partition: Partition
+    ) -> tuple[dict[str, t.Any], datetime | None]:
+        """One API row as a record (every schema field, absent ones null, datetimes in UTC),
+        with the session's end instant."""
+        if not isinstance(row, dict) or not row.get("billingSessionId"):
+            raise TapKoreBillingError(
+                f"partition {partition}: a session row has no billingSessionId: {str(row)[:200]}"
+            )
+        record = {field: row.get(field) for field in self._fields}
+        ends_at = None
+        for field in DATETIME_FIELDS:
+            raw = record[field]
+            if raw is None or raw == "":
+                record[field] = None
+                continue
+            try:
+                instant = parse_api_datetime(str(raw), self.zone)
+            except UnparseableDatetimeError as exc:
+                raise TapKoreBillingError(
+                    f"record billingSessionId={row['billingSessionId']}: cannot parse {field} "
+                    f"value {raw!r} (expected like '03-10-2021 2:05:03 pm' in api_timezone "
+                    f"{self.config['api_timezone']})"
+                ) from exc
+            record[field] = to_iso(instant)
+            if field == REPLICATION_KEY:
+                ends_at = instant
+        if len(row) != len(self._fields) or not row.keys() <= record.keys():
+            self._report_extra_fields(row)
+        return record, ends_at
+
+    def _report_extra_fields(self, row: dict[str, t.Any]) -> None:
+        new = set(row) - set(self._fields) - self._reported_extra_fields
+        if new:
+            self._reported_extra_fields |= new
+            self.logger.warning(
+                "Schema drift: the API sent fields the schema does not have, not extracted: %s",
+                ", ".join(sorted(new)),
+            )

@@ -1,0 +1,134 @@
+"""Shared fixtures: the emulator over real HTTP, and the tap run as its console script."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tap_kore_billing.datetimes import parse_setting_datetime
+from tap_kore_billing.sandbox import Sandbox
+
+START = "2024-01-01T00:00:00Z"
+# Everything every tap run printed, so one check can prove no secret ever reached the output.
+CAPTURED_OUTPUT: list[str] = []
+SECRETS_SEEN: set[str] = set()
+
+
+@dataclass
+class TapRun:
+    """What one run of `tap-kore-billing` printed, split into Singer messages and logs."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+    messages: list[dict] = field(default_factory=list)
+
+    @property
+    def records(self) -> list[dict]:
+        return [m["record"] for m in self.messages if m["type"] == "RECORD"]
+
+    @property
+    def states(self) -> list[dict]:
+        return [m["value"] for m in self.messages if m["type"] == "STATE"]
+
+    @property
+    def final_state(self) -> dict:
+        return self.states[-1]
+
+    @property
+    def ids(self) -> list[str]:
+        return [r["billingSessionId"] for r in self.records]
+
+    def bookmarks(self) -> dict[str, str]:
+        """Partition (as "k=v k=v") -> bookmark, from the final state."""
+        partitions = self.final_state["bookmarks"]["billing_sessions"].get("partitions", [])
+        return {
+            " ".join(f"{k}={v}" for k, v in p["context"].items()): p["replication_key_value"]
+            for p in partitions
+        }
+
+
+def run_tap(
+    tmp_path: Path,
+    config: dict,
+    *,
+    state: dict | None = None,
+    args: tuple[str, ...] = (),
+    timeout: float = 300,
+) -> TapRun:
+    """Run the console script the way Meltano does and parse what it printed."""
+    for key in ("client_secret", "auth_token"):
+        if config.get(key):
+            SECRETS_SEEN.add(config[key])
+    config_path = tmp_path / f"config-{len(CAPTURED_OUTPUT)}.json"
+    config_path.write_text(json.dumps(config))
+    command = [sys.executable, "-m", "tap_kore_billing", "--config", str(config_path), *args]
+    if state is not None:
+        state_path = tmp_path / f"state-{len(CAPTURED_OUTPUT)}.json"
+        state_path.write_text(json.dumps(state))
+        command += ["--state", str(state_path)]
+    env = {**os.environ, "TAP_KORE_BILLING_LOG_LEVEL": os.environ.get("TEST_TAP_LOG_LEVEL", "INFO")}
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=timeout, env=env, check=False
+    )
+    CAPTURED_OUTPUT.append(done.stdout + done.stderr)
+    messages = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    return TapRun(done.returncode, done.stdout, done.stderr, messages)
+
+
+def sandbox_config(sb: Sandbox, **overrides: object) -> dict:
+    """A tap config pointing at the emulator with its generated credentials."""
+    config = {
+        "api_url": sb.url,
+        "client_id": sb.client_id,
+        "client_secret": sb.client_secret,
+        "bot_ids": sb.bot_ids,
+        "start_date": START,
+        "window_days": 30,
+        "page_size": 100,
+        "retry_initial_delay": 0.05,
+        # Tests that are not about the limiter must not wait for it.
+        "requests_per_minute": 100_000,
+        "requests_per_hour": 1_000_000,
+    }
+    config.update(overrides)
+    return config
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_secret_in_any_output():
+    """After the whole suite: no tap run printed a test secret or a JWT, at any log level."""
+    yield
+    leaks = [
+        secret[:4] + "..."
+        for secret in SECRETS_SEEN
+        for output in CAPTURED_OUTPUT
+        if secret and secret in output
+    ]
+    jwts = [output for output in CAPTURED_OUTPUT if "eyJ" in output]
+    assert not leaks, f"secrets printed by tap runs: {leaks}"
+    assert not jwts, "a JWT was printed by a tap run"
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    """A seeded emulator with a few apps, a 50-row page cap and unordered results."""
+    with Sandbox(
+        seed=7,
+        apps=2,
+        sessions=1500,
+        start=_dt(START),
+        end=_dt("2024-05-15T00:00:00Z"),
+        max_page_size=50,
+    ) as sb:
+        yield sb
+
+
+def _dt(text: str):
+    return parse_setting_datetime(text)

@@ -1,0 +1,87 @@
+"""`--about` is the settings contract that Meltano, the docs and other tools depend on."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+CONTRACT = {
+    "api_url": ("string", "https://platform.kore.ai"),
+    "client_id": ("string", None),
+    "client_secret": ("string", None),
+    "auth_token": ("string", None),
+    "api_scope": ("string", "bot"),
+    "bot_ids": ("array", None),
+    "channels": ("array", None),
+    "start_date": ("string", None),
+    "end_date": ("string", None),
+    "window_days": ("integer", 30),
+    "page_size": ("integer", 100),
+    "lookback_hours": ("number", 24),
+    "requests_per_minute": ("integer", 60),
+    "requests_per_hour": ("integer", 1800),
+    "api_timezone": ("string", "UTC"),
+}
+
+
+def about(fmt: str) -> str:
+    return subprocess.run(
+        [sys.executable, "-m", "tap_kore_billing", "--about", f"--format={fmt}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
+def test_settings_have_the_contracted_names_types_and_defaults():
+    info = json.loads(about("json"))
+    settings = info["settings"]["properties"]
+    for name, (json_type, default) in CONTRACT.items():
+        assert name in settings, name
+        assert json_type in settings[name]["type"], name
+        assert settings[name].get("default") == default, name
+    assert info["settings"]["required"] == ["start_date"]
+    assert settings["api_scope"]["enum"] == ["bot", "admin"]
+    assert (settings["window_days"]["minimum"], settings["window_days"]["maximum"]) == (1, 90)
+    assert {"discover", "catalog", "state", "about", "stream-maps", "test", "batch"} <= set(
+        info["capabilities"]
+    )
+
+
+def test_secrets_are_marked_in_json_and_markdown():
+    settings = json.loads(about("json"))["settings"]["properties"]
+    secret = {name for name, schema in settings.items() if schema.get("secret")}
+    assert secret == {"client_secret", "auth_token"}
+    rows = {
+        line.split("|")[1].strip(): line for line in about("markdown").splitlines() if "|" in line
+    }
+    for name in secret:
+        assert "Secret." in rows[name]
+
+
+def test_readme_settings_table_matches_about():
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "readme_settings.py"), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_meltano_yml_declares_every_setting_and_marks_secrets():
+    project = yaml.safe_load((ROOT / "meltano.yml").read_text())
+    extractor = project["plugins"]["extractors"][0]
+    declared = {s["name"]: s for s in extractor["settings"]}
+    settings = json.loads(about("json"))["settings"]["properties"]
+    own = {name for name in settings if not name.startswith(("stream_map", "faker", "flatten"))}
+    own -= {"batch_config"}
+    assert set(declared) == own
+    assert {n for n, s in declared.items() if s.get("sensitive")} == {"client_secret", "auth_token"}
+    assert extractor["namespace"] == "tap_kore_billing"
+    assert extractor["pip_url"] == "-e ."
