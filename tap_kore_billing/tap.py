@@ -265,7 +265,7 @@ def main() -> None:
         TapKoreBilling.cli()
     except ConfigValidationError as exc:
         for error in exc.errors or [str(exc)]:
-            logger.error("Config error: %s", error)
+            logger.error("%s", error)
         sys.exit(1)
     except (TapKoreBillingError, FatalAPIError) as exc:
         logger.error("tap-kore-billing failed: %s", exc)

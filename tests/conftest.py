@@ -73,7 +73,7 @@ def run_tap(
         state_path = tmp_path / f"state-{len(CAPTURED_OUTPUT)}.json"
         state_path.write_text(json.dumps(state))
         command += ["--state", str(state_path)]
-    env = {**os.environ, "TAP_KORE_BILLING_LOG_LEVEL": os.environ.get("TEST_TAP_LOG_LEVEL", "INFO")}
+    env = {**os.environ, "TAP_KORE_BILLING_LOGLEVEL": os.environ.get("TEST_TAP_LOG_LEVEL", "INFO")}
     done = subprocess.run(
         command, capture_output=True, text=True, timeout=timeout, env=env, check=False
     )

@@ -89,3 +89,19 @@ def test_an_unparseable_datetime_stops_the_run_before_its_window_is_bookmarked(s
     ]
     assert saved, "the windows before the bad row should have been bookmarked"
     assert max(saved) <= bad["start"]
+
+
+def test_debug_logs_carry_no_secret_or_token(sandbox, tmp_path, monkeypatch):
+    # The suite-wide check greps every run; this one makes sure runs at DEBUG are among them.
+    monkeypatch.setenv("TEST_TAP_LOG_LEVEL", "DEBUG")
+    ok = run_tap(tmp_path, sandbox_config(sandbox, bot_ids=sandbox.bot_ids[:1]))
+    refused = run_tap(
+        tmp_path, sandbox_config(sandbox, client_secret="obviously-fake-debug-secret")
+    )
+    assert ok.exit_code == 0, ok.stderr
+    assert "DEBUG" in ok.stderr
+    assert refused.exit_code == 1
+    for run in (ok, refused):
+        assert sandbox.client_secret not in run.stdout + run.stderr
+        assert "obviously-fake-debug-secret" not in run.stdout + run.stderr
+        assert "eyJ" not in run.stdout + run.stderr

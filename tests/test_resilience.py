@@ -18,9 +18,16 @@ MAY = datetime(2024, 5, 1, tzinfo=UTC)
 AFTER_MAY = "2024-05-02T00:00:00Z"
 
 
-def faulty_sandbox(**faults):
+def faulty_sandbox(max_page_size=40, **faults):
     return Sandbox(
-        seed=9, apps=2, sessions=1200, start=JAN, end=MAY, max_page_size=40, fault_seed=3, **faults
+        seed=9,
+        apps=2,
+        sessions=1200,
+        start=JAN,
+        end=MAY,
+        max_page_size=max_page_size,
+        fault_seed=3,
+        **faults,
     )
 
 
@@ -49,8 +56,14 @@ def test_each_fault_alone_is_retried_to_complete_data(tmp_path, knobs, fault):
 
 
 def test_all_faults_together_at_five_percent_each(tmp_path):
+    # Small pages make ~150 requests, so each 5% fault shows up (all four are asserted).
     with faulty_sandbox(
-        error_rate=0.05, drop_rate=0.05, truncate_rate=0.05, slow_rate=0.05, slow_seconds=1.5
+        max_page_size=10,
+        error_rate=0.05,
+        drop_rate=0.05,
+        truncate_rate=0.05,
+        slow_rate=0.05,
+        slow_seconds=1.5,
     ) as sb:
         run = run_tap(tmp_path, config_for(sb, window_days=7))
         assert run.exit_code == 0, run.stderr
