@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint setup lock clean readme
+.PHONY: test lint setup lock clean readme bench demo
 
 ## setup: create .venv with the locked versions and the tap in editable mode
 setup: $(STAMP)
@@ -24,6 +24,14 @@ lint: setup
 ## test: set up, lint, and run the whole test suite
 test: lint
 	$(BIN)/python -m pytest
+
+## demo: the whole pipeline on the local emulator into DuckDB, then a reconciliation summary
+demo: setup
+	$(BIN)/python scripts/demo.py
+
+## bench: the performance benchmark (CPU ceiling, quota-bound wall time, memory)
+bench: setup
+	$(BIN)/python benchmarks/run.py
 
 ## lock: re-pin every dependency (needs uv: pip install uv)
 lock:

@@ -1,0 +1,131 @@
+"""`make demo`: the whole pipeline on the local emulator, then a reconciliation summary.
+
+Starts kore-billing-sandbox on 127.0.0.1:8765, runs
+`meltano --environment=sandbox run tap-kore-billing target-duckdb`, stops the emulator and
+prints sessions per app, per month and per type and channel from the DuckDB file. Run it again
+to see an incremental run: Meltano keeps the state, so only the lookback is read again.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+DATABASE = ROOT / "output" / "kore_billing.duckdb"
+TABLE = "kore_billing.kore_billing.billing_sessions"
+WINDOW_LINE = re.compile(r"Partition .* window \d+/\d+ \S+: (\d+) rows")
+PORT = 8765  # the sandbox environment in meltano.yml points here
+# The emulator's obviously fake secret, as in meltano.yml's sandbox environment.
+SANDBOX_SECRET = "sandbox-secret-not-real-only-for-the-local-emulator"  # noqa: S105
+
+
+def start_emulator() -> subprocess.Popen[str]:
+    emulator = subprocess.Popen(
+        [
+            str(BIN / "kore-billing-sandbox"),
+            "--port",
+            str(PORT),
+            "--client-secret",
+            SANDBOX_SECRET,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    line = emulator.stdout.readline() if emulator.stdout else ""
+    if not line:
+        emulator.wait(timeout=10)
+        sys.exit(f"the emulator did not start (is port {PORT} in use?)")
+    info = json.loads(line)
+    apps = len(info["bot_ids"])
+    print(f"emulator: {info['url']}, {info['visible_sessions']} sessions in {apps} apps")
+    return emulator
+
+
+def row_count() -> int:
+    if not DATABASE.exists():
+        return 0
+    with duckdb.connect(str(DATABASE), read_only=True) as db:
+        exists = db.sql(
+            "select count(*) from information_schema.tables where table_name = 'billing_sessions'"
+        ).fetchone()
+        if not exists or not exists[0]:
+            return 0
+        result = db.sql(f"select count(*) from {TABLE}").fetchone()  # noqa: S608
+        return int(result[0]) if result else 0
+
+
+def run_pipeline() -> float:
+    started = time.monotonic()
+    done = subprocess.run(
+        [BIN / "meltano", "--environment=sandbox", "run", "tap-kore-billing", "target-duckdb"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        print(done.stderr[-3000:], file=sys.stderr)
+        sys.exit(f"meltano run failed with exit code {done.returncode}")
+    windows = [
+        int(match.group(1))
+        for line in (done.stdout + done.stderr).splitlines()
+        if (match := WINDOW_LINE.search(line))
+    ]
+    print(f"the tap read {len(windows)} windows and emitted {sum(windows)} sessions")
+    return time.monotonic() - started
+
+
+def summary(before: int, seconds: float) -> None:
+    with duckdb.connect(str(DATABASE), read_only=True) as db:
+        total, distinct = db.sql(
+            f"select count(*), count(distinct billingsessionid) from {TABLE}"  # noqa: S608
+        ).fetchone() or (0, 0)
+        print(f"\npipeline run: {seconds:.1f} s; rows before {before}, after {total}")
+        print(f"database: {DATABASE}")
+        print(f"table {TABLE}: {total} rows, {distinct} distinct billingSessionId")
+        for title, query in (
+            ("sessions per app", "select botid as app, count(*) as sessions from {t} group by 1"),
+            (
+                "sessions per month (by billingSessionEndDateTime, UTC)",
+                "select strftime(billingsessionenddatetime, '%Y-%m') as month, "
+                "count(*) as sessions from {t} group by 1",
+            ),
+            (
+                "sessions per billingSessionType and channel",
+                "select billingsessiontype as type, channel, count(*) as sessions from {t} "
+                "group by 1, 2",
+            ),
+        ):
+            print(f"\n{title}:")
+            db.sql(query.format(t=TABLE) + " order by 1, 2").show()
+
+
+def main() -> int:
+    subprocess.run(
+        [str(BIN / "meltano"), "install", "tap-kore-billing", "target-duckdb"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    DATABASE.parent.mkdir(exist_ok=True)
+    before = row_count()
+    emulator = start_emulator()
+    try:
+        seconds = run_pipeline()
+    finally:
+        emulator.terminate()
+        emulator.wait(timeout=10)
+    summary(before, seconds)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
