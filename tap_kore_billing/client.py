@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import threading
 import time
 import typing as t
 from functools import cached_property
@@ -77,6 +78,10 @@ class KoreBillingStream(RESTStream):
 
     http_method = "POST"
 
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        self._sessions = threading.local()
+        super().__init__(*args, **kwargs)
+
     @property
     def url_base(self) -> str:
         return str(self.config["api_url"]).rstrip("/")
@@ -88,6 +93,14 @@ class KoreBillingStream(RESTStream):
             client_secret=self.config.get("client_secret"),
             auth_token=self.config.get("auth_token"),
         )
+
+    @property
+    def requests_session(self) -> requests.Session:
+        # One session per worker thread: requests does not promise a shared one is safe.
+        session = getattr(self._sessions, "session", None)
+        if session is None:
+            session = self._sessions.session = requests.Session()
+        return session
 
     @cached_property
     def limiter(self) -> RollingLimiter:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import typing as t
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from tap_kore_billing.datetimes import (
     to_iso,
 )
 from tap_kore_billing.errors import TapKoreBillingError
+from tap_kore_billing.parallel import run_parallel
 from tap_kore_billing.windows import Window, plan_windows
 
 if t.TYPE_CHECKING:
@@ -70,6 +72,28 @@ class Partition:
         return " ".join(f"{k}={v}" for k, v in self.context.items())
 
 
+@dataclass(frozen=True)
+class PartitionPlan:
+    """What one run fetches for a partition: its windows, oldest first, and its bookmark."""
+
+    partition: Partition
+    windows: list[Window]
+    bookmark: datetime | None
+
+
+@dataclass(frozen=True)
+class WindowDone:
+    """A worker finished a window: all its rows were emitted before this event."""
+
+    plan: PartitionPlan
+    window: Window
+    rows: int
+    requests: int
+    seconds: float
+    duplicates: int
+    outside: int
+
+
 class BillingSessionsStream(KoreBillingStream):
     """Every billing session of the configured apps, bookmarked per partition."""
 
@@ -83,6 +107,7 @@ class BillingSessionsStream(KoreBillingStream):
         super().__init__(*args, **kwargs)
         self._admin_path = ADMIN_PATH
         self._reported_extra_fields: set[str] = set()
+        self._report_lock = threading.Lock()
         self._fields = tuple(self.schema["properties"])
 
     # --- settings turned into the plan --------------------------------------------------------
@@ -165,56 +190,85 @@ class BillingSessionsStream(KoreBillingStream):
     # --- the sync -----------------------------------------------------------------------------
 
     def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
-        plans = [(p, *self._plan(p)) for p in self.kore_partitions]
-        total_windows = sum(len(windows) for _, windows, _ in plans)
-        done = rows_so_far = 0
-        for partition, windows, bookmark in plans:
-            if not windows:
+        """Records of every partition; partitions are fetched in parallel, written here."""
+        plans = []
+        for partition in self.kore_partitions:
+            windows, bookmark = self._plan(partition)
+            if windows:
+                plans.append(PartitionPlan(partition, windows, bookmark))
+            else:
                 self.logger.info(
                     "Partition %s: nothing to fetch (bookmark %s)",
                     partition,
                     bookmark.isoformat() if bookmark else "none",
                 )
+        total_windows = sum(len(plan.windows) for plan in plans)
+        done = rows_so_far = 0
+        workers = int(self.config["max_workers"])
+        for event in run_parallel(plans, self._fetch_partition, workers=workers):
+            if isinstance(event, list):
+                yield from event
                 continue
-            previous_ids: set[str] = set()
-            for window in windows:
-                started = time.monotonic()
-                window_ids: set[str] = set()
-                requests_made = duplicates = outside = 0
-                for page_rows, pages_so_far in self._pages(partition, window):
-                    requests_made = pages_so_far
-                    for row in page_rows:
-                        record, ends_at = self._to_record(row, partition)
-                        session_id = record["billingSessionId"]
-                        # Windows share their edge instant; pages of one window may repeat.
-                        if session_id in window_ids or session_id in previous_ids:
-                            duplicates += 1
-                            continue
-                        window_ids.add(session_id)
-                        if not self._belongs(ends_at):
-                            outside += 1
-                            continue
-                        yield record
-                # Every row of the window has been written by now: the bookmark may move.
-                self._finish_window(partition, window, bookmark)
-                done += 1
-                rows_so_far += len(window_ids) - outside
-                self.logger.info(
-                    "Partition %s window %d/%d %s: %d rows, %d requests, %.1f s "
-                    "(skipped: %d repeated, %d ending outside start_date..end_date); "
-                    "%d rows so far",
-                    partition,
-                    done,
-                    total_windows,
-                    window,
-                    len(window_ids) - outside,
-                    requests_made,
-                    time.monotonic() - started,
-                    duplicates,
-                    outside,
-                    rows_so_far,
+            # Every row of the window has been written by now: the bookmark may move.
+            self._finish_window(event.plan.partition, event.window, event.plan.bookmark)
+            done += 1
+            rows_so_far += event.rows
+            self.logger.info(
+                "Partition %s window %d/%d %s: %d rows, %d requests, %.1f s "
+                "(skipped: %d repeated, %d ending outside start_date..end_date); "
+                "%d rows so far",
+                event.plan.partition,
+                done,
+                total_windows,
+                event.window,
+                event.rows,
+                event.requests,
+                event.seconds,
+                event.duplicates,
+                event.outside,
+                rows_so_far,
+            )
+
+    def _fetch_partition(
+        self, plan: PartitionPlan, emit: t.Callable[[list[dict[str, t.Any]] | WindowDone], None]
+    ) -> None:
+        """In a worker thread: fetch a partition's windows in order, emitting records per page
+        and a WindowDone after each window's last page."""
+        partition = plan.partition
+        previous_ids: set[str] = set()
+        for window in plan.windows:
+            started = time.monotonic()
+            window_ids: set[str] = set()
+            requests_made = duplicates = outside = 0
+            for page_rows, pages_so_far in self._pages(partition, window):
+                requests_made = pages_so_far
+                batch = []
+                for row in page_rows:
+                    record, ends_at = self._to_record(row, partition)
+                    session_id = record["billingSessionId"]
+                    # Windows share their edge instant; pages of one window may repeat.
+                    if session_id in window_ids or session_id in previous_ids:
+                        duplicates += 1
+                        continue
+                    window_ids.add(session_id)
+                    if not self._belongs(ends_at):
+                        outside += 1
+                        continue
+                    batch.append(record)
+                if batch:
+                    emit(batch)
+            emit(
+                WindowDone(
+                    plan=plan,
+                    window=window,
+                    rows=len(window_ids) - outside,
+                    requests=requests_made,
+                    seconds=time.monotonic() - started,
+                    duplicates=duplicates,
+                    outside=outside,
                 )
-                previous_ids = window_ids
+            )
+            previous_ids = window_ids
 
     def _finish_window(
         self, partition: Partition, window: Window, bookmark: datetime | None
@@ -354,9 +408,10 @@ class BillingSessionsStream(KoreBillingStream):
         return record, ends_at
 
     def _report_extra_fields(self, row: dict[str, t.Any]) -> None:
-        new = set(row) - set(self._fields) - self._reported_extra_fields
-        if new:
+        with self._report_lock:
+            new = set(row) - set(self._fields) - self._reported_extra_fields
             self._reported_extra_fields |= new
+        if new:
             self.logger.warning(
                 "Schema drift: the API sent fields the schema does not have, not extracted: %s",
                 ", ".join(sorted(new)),

@@ -154,6 +154,14 @@ class TapKoreBilling(Tap):
             description="IANA zone of the API's zone-less datetime strings.",
         ),
         th.Property(
+            "max_workers",
+            th.IntegerType(minimum=1, maximum=32),
+            default=4,
+            title="Max Workers",
+            description="Partitions fetched at once. Apps have separate quotas in `bot` scope, "
+            "so a few workers shorten quota-bound runs; each partition's state stays exact.",
+        ),
+        th.Property(
             "request_timeout",
             th.NumberType(exclusive_minimum=0),
             default=60,

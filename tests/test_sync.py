@@ -146,3 +146,23 @@ def test_a_ready_auth_token_is_used_as_is(tmp_path):
         run = run_tap(tmp_path, config)
         assert run.exit_code == 0, run.stderr
         assert_exactly_once(run, sb.expected())
+
+
+def test_apps_are_fetched_in_parallel_with_exact_state_per_app(tmp_path):
+    feb = datetime.fromisoformat("2024-02-01T00:00:00+00:00")
+    with Sandbox(
+        seed=8, apps=3, sessions=150, start=JAN, end=feb, slow_rate=1.0, slow_seconds=0.3
+    ) as sb:
+        config = sandbox_config(sb, end_date="2024-02-02T00:00:00Z", window_days=40)
+        parallel = run_tap(tmp_path, config)
+        assert parallel.exit_code == 0, parallel.stderr
+        assert sb.stats()["max_in_flight"] == 3
+        sb.reset_stats()
+        serial = run_tap(tmp_path, {**config, "max_workers": 1})
+        assert serial.exit_code == 0, serial.stderr
+        assert sb.stats()["max_in_flight"] == 1
+
+        assert_exactly_once(parallel, sb.expected())
+        assert sorted(parallel.ids) == sorted(serial.ids)
+        assert parallel.bookmarks() == serial.bookmarks()
+        assert set(parallel.bookmarks().values()) == {"2024-02-02T00:00:00+00:00"}

@@ -1,0 +1,574 @@
+"""Performance benchmark of tap-kore-billing against the local emulator (`make bench`).
+
+Three sections, each with its own emulator process:
+
+  cpu     records/second of the tap vs. a bare hand-written extractor, no rate limit
+  quota   wall time of a quota-bound run vs. the minimum the rate limits allow, and 429s
+  memory  the tap's peak RSS at two data sizes
+
+    python benchmarks/run.py [--quick] [--only cpu|quota|memory] [--repeat N]
+
+Tables go to stdout, progress to stderr. Exit status 0 when every run completed and produced the
+expected records (targets missed are reported, not failures), 1 otherwise, 130 on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import os
+import platform
+import secrets
+import selectors
+import shlex
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from types import FrameType
+from typing import IO
+
+import orjson
+
+HERE = Path(__file__).resolve().parent
+REFERENCE = HERE / "reference_extractor.py"
+DATA_START = "2024-01-01T00:00:00Z"
+DATA_END = "2024-05-01T00:00:00Z"
+WINDOW_DAYS = 30
+UNLIMITED = 10_000_000  # requests per minute/hour: the client-side limiter never waits
+
+EMULATOR_START_TIMEOUT = 120.0
+CPU_RUN_TIMEOUT = 600.0
+QUOTA_RUN_TIMEOUT = 900.0
+MEMORY_RUN_TIMEOUT = 600.0
+
+CPU_TARGET = 0.7
+QUOTA_TARGET = 1.2
+MEMORY_TARGET = 1.1
+
+
+class BenchError(Exception):
+    """A run failed or produced the wrong output; the benchmark's numbers would be meaningless."""
+
+
+def progress(message: str) -> None:
+    print(f"  .. {message}", file=sys.stderr, flush=True)
+
+
+def find_tool(name: str) -> str:
+    # The venv's console scripts sit next to its python; PATH is the fallback.
+    beside = Path(sys.executable).parent / name
+    if beside.exists():
+        return str(beside)
+    found = shutil.which(name)
+    if found is None:
+        raise BenchError(f"{name} not found next to {sys.executable} nor on PATH")
+    return found
+
+
+# --- processes ----------------------------------------------------------------------------------
+
+
+@dataclass
+class RunResult:
+    wall: float
+    exit_code: int
+    user: float
+    system: float
+    maxrss_kib: int  # ru_maxrss is KiB on Linux
+
+
+# Runs one command and reports its own rusage. A separate, small process because a child's
+# ru_maxrss starts at the high-water mark of whatever process forked it (Linux keeps the old
+# mm's peak across exec), so spawning straight from this script would report our memory too.
+# Its floor is the wrapper's own ~10 MiB. Started with -S: stdlib only.
+RUSAGE_WRAPPER = """
+import json, os, sys, time
+report, *command = sys.argv[1:]
+started = time.perf_counter()
+pid = os.posix_spawn(command[0], command, os.environ)
+_, status, usage = os.wait4(pid, 0)
+wall = time.perf_counter() - started
+with open(report, "w") as handle:
+    json.dump({"wall": wall, "exit_code": os.waitstatus_to_exitcode(status),
+               "user": usage.ru_utime, "system": usage.ru_stime,
+               "maxrss_kib": usage.ru_maxrss}, handle)
+"""
+
+
+def run_child(command: Sequence[str], stdout: Path, stderr: Path, timeout: float) -> RunResult:
+    """Run one process with stdout to a file; wall time and rusage of that process alone."""
+    report = stdout.with_suffix(".rusage.json")
+    report.unlink(missing_ok=True)
+    with stdout.open("wb") as out, stderr.open("wb") as err:
+        # Own session, so a timeout or Ctrl-C can kill the wrapper and the command together.
+        proc = subprocess.Popen(
+            [sys.executable, "-S", "-c", RUSAGE_WRAPPER, str(report), *command],
+            stdout=out,
+            stderr=err,
+            start_new_session=True,
+        )
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise BenchError(f"timed out after {timeout:.0f} s: {shlex.join(command)}") from None
+    finally:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    if proc.returncode != 0 or not report.exists():
+        raise BenchError(f"the rusage wrapper failed (exit {proc.returncode})")
+    result = RunResult(**json.loads(report.read_text()))
+    if result.exit_code != 0:
+        tail = stderr.read_text(errors="replace").strip().splitlines()[-5:]
+        raise BenchError(
+            f"exit {result.exit_code}: {shlex.join(command)}\n    " + "\n    ".join(tail)
+        )
+    return result
+
+
+class Emulator:
+    """`kore-billing-sandbox --port 0` as a separate process, stopped whatever happens."""
+
+    def __init__(self, workdir: Path, secret: str, **options: object) -> None:
+        self.command = [find_tool("kore-billing-sandbox"), "--port", "0"]
+        for name, value in options.items():
+            self.command += [f"--{name.replace('_', '-')}", str(value)]
+        self.workdir = workdir
+        self.secret = secret
+        self.proc: subprocess.Popen | None = None
+        self.info: dict = {}
+
+    def __enter__(self) -> Emulator:
+        log = (self.workdir / "emulator.stderr").open("wb")
+        # Passed through the environment so the secret never shows up in `ps`.
+        env = {**os.environ, "KORE_SANDBOX_CLIENT_SECRET": self.secret}
+        # Own session: a Ctrl-C reaches only this script, which then stops the emulator itself.
+        self.proc = subprocess.Popen(
+            self.command, stdout=subprocess.PIPE, stderr=log, env=env, start_new_session=True
+        )
+        log.close()
+        stdout = self.proc.stdout
+        if stdout is None:
+            raise BenchError("no pipe to the emulator's stdout")
+        try:
+            self.info = json.loads(self._first_line(self.proc, stdout))
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _first_line(self, proc: subprocess.Popen, stdout: IO[bytes]) -> bytes:
+        deadline = time.monotonic() + EMULATOR_START_TIMEOUT
+        with selectors.DefaultSelector() as selector:
+            selector.register(stdout, selectors.EVENT_READ)
+            while time.monotonic() < deadline:
+                # Generating a large dataset takes a while; the line comes once it is serving.
+                if selector.select(timeout=0.5):
+                    line = stdout.readline()
+                    if line:
+                        return line
+                if proc.poll() is not None:
+                    err = (self.workdir / "emulator.stderr").read_text(errors="replace")
+                    raise BenchError(f"emulator exited with {proc.returncode}: {err.strip()}")
+        raise BenchError(f"emulator did not start within {EMULATOR_START_TIMEOUT:.0f} s")
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+    def _control(self, method: str, name: str) -> dict:
+        request = urllib.request.Request(  # noqa: S310 - our own loopback URL
+            f"{self.info['url']}/__sandbox/{name}",
+            method=method,
+            data=b"" if method == "POST" else None,
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            return json.loads(response.read())
+
+    def stats(self) -> dict:
+        return self._control("GET", "stats")
+
+    def reset_stats(self) -> None:
+        self._control("POST", "reset_stats")
+
+    def tap_config(self, **settings: object) -> dict:
+        return {
+            "api_url": self.info["url"],
+            "client_id": self.info["client_id"],
+            "client_secret": self.secret,
+            "api_scope": "bot",
+            "bot_ids": self.info["bot_ids"],
+            "start_date": DATA_START,
+            "end_date": DATA_END,
+            "window_days": WINDOW_DAYS,
+            "lookback_hours": 0,
+            **settings,
+        }
+
+
+# --- output checks ------------------------------------------------------------------------------
+
+
+@dataclass
+class Output:
+    records: int
+    digest: str = ""
+
+
+def read_output(path: Path, *, digest: bool = False) -> Output:
+    """Count RECORD messages; with `digest`, a hash of the records independent of their order."""
+    count = 0
+    canonical: list[bytes] = []
+    with path.open("rb") as handle:
+        for line in handle:
+            if b'"RECORD"' not in line:
+                continue
+            message = orjson.loads(line)
+            if message.get("type") != "RECORD":
+                continue
+            count += 1
+            if digest:
+                record = message["record"]
+                canonical.append(orjson.dumps(record, option=orjson.OPT_SORT_KEYS))
+    if not digest:
+        return Output(count)
+    canonical.sort()
+    return Output(count, hashlib.sha256(b"\n".join(canonical)).hexdigest()[:16])
+
+
+def write_config(workdir: Path, name: str, config: dict) -> Path:
+    path = workdir / f"{name}.json"
+    path.write_bytes(orjson.dumps(config))
+    path.chmod(0o600)
+    return path
+
+
+def tap_command(config: Path) -> list[str]:
+    return [find_tool("tap-kore-billing"), "--config", str(config)]
+
+
+def reference_command(config: Path) -> list[str]:
+    return [sys.executable, str(REFERENCE), "--config", str(config)]
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    cells = [list(map(str, header))] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    lines = []
+    for n, row in enumerate(cells):
+        first = row[0].ljust(widths[0])
+        rest = [c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)]
+        lines.append("  " + "  ".join([first, *rest]))
+        if n == 0:
+            lines.append("  " + "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+# --- sections -----------------------------------------------------------------------------------
+
+
+def cpu_section(workdir: Path, secret: str, quick: bool, repeat: int) -> None:
+    sessions = 20_000 if quick else 200_000
+    print(
+        f"\n== 1. CPU ceiling: {sessions:,} sessions, 1 app, page_size 1000, window_days "
+        f"{WINDOW_DAYS}, no rate limit; median of {repeat} alternating runs"
+    )
+    with Emulator(
+        workdir,
+        secret,
+        sessions=sessions,
+        apps=1,
+        max_page_size=1000,
+        start=DATA_START,
+        end=DATA_END,
+        seed=1,
+    ) as emu:
+        config = write_config(
+            workdir,
+            "cpu",
+            emu.tap_config(
+                page_size=1000, requests_per_minute=UNLIMITED, requests_per_hour=UNLIMITED
+            ),
+        )
+        out, err = workdir / "cpu.jsonl", workdir / "cpu.stderr"
+        commands = {"tap": tap_command(config), "reference": reference_command(config)}
+
+        # Unmeasured warm-up: the emulator indexes each window on first use; also the yardstick
+        # for the records check.
+        progress("warm-up reference run")
+        run_child(commands["reference"], out, err, CPU_RUN_TIMEOUT)
+        expected = read_output(out, digest=True)
+
+        results: dict[str, list[tuple[RunResult, int]]] = {"tap": [], "reference": []}
+        checked = False
+        for i in range(repeat):
+            for name, command in commands.items():
+                emu.reset_stats()
+                result = run_child(command, out, err, CPU_RUN_TIMEOUT)
+                got = read_output(out, digest=not checked and name == "tap")
+                if name == "tap" and not checked:
+                    checked = True
+                    if (got.records, got.digest) != (expected.records, expected.digest):
+                        raise BenchError(
+                            f"the tap's records differ from the reference's: {got.records} "
+                            f"records (digest {got.digest}) vs {expected.records} "
+                            f"({expected.digest})"
+                        )
+                elif got.records != expected.records:
+                    raise BenchError(f"{name} wrote {got.records} records, not {expected.records}")
+                requests_made = emu.stats()["requests"]
+                results[name].append((result, requests_made))
+                progress(
+                    f"{name} run {i + 1}/{repeat}: {result.wall:.2f} s, "
+                    f"{got.records / result.wall:,.0f} records/s, {requests_made} requests"
+                )
+            out.unlink()
+
+    rows = []
+    medians = {}
+    for name, runs in results.items():
+        rates = [expected.records / r.wall for r, _ in runs]
+        medians[name] = statistics.median(rates)
+        rows.append(
+            [
+                name,
+                *(f"{rate:,.0f}" for rate in rates),
+                f"{medians[name]:,.0f}",
+                f"{statistics.median(r.wall for r, _ in runs):.2f}",
+                f"{statistics.median(r.user + r.system for r, _ in runs):.2f}",
+                f"{statistics.median(r.maxrss_kib for r, _ in runs) / 1024:.0f}",
+                runs[0][1],
+            ]
+        )
+    header = [
+        "extractor",
+        *(f"run {i + 1} rec/s" for i in range(repeat)),
+        "median rec/s",
+        "wall s",
+        "cpu s",
+        "RSS MiB",
+        "requests",
+    ]
+    print(table(header, rows))
+    ratio = medians["tap"] / medians["reference"]
+    print(
+        f"  records per run: {expected.records:,} (tap's records identical to the reference's: "
+        f"yes, digest {expected.digest})"
+    )
+    print(
+        f"  ratio tap/reference: {ratio:.2f}   target >= {CPU_TARGET}   "
+        f"{verdict(ratio >= CPU_TARGET)}"
+    )
+    print("  (wall time of the whole process, start-up included; cpu s = user + system)")
+
+
+def quota_section(workdir: Path, secret: str, quick: bool) -> None:
+    apps, per_minute, page = 4, 30, 100
+    # ~1150 rows per 30-day window and app: 12 pages in each of 4 windows plus the 1-day tail,
+    # about 49 requests per app, so each app needs a bit more than one minute of quota.
+    sessions = 4 * (800 if quick else 4640)
+    print(
+        f"\n== 2. Quota-bound: {apps} apps, {sessions:,} sessions, {per_minute} requests/min per "
+        f"app (emulator and tap), page_size {page}, api_scope bot"
+    )
+    with Emulator(
+        workdir,
+        secret,
+        sessions=sessions,
+        apps=apps,
+        max_page_size=page,
+        rate_per_minute=per_minute,
+        start=DATA_START,
+        end=DATA_END,
+        seed=2,
+    ) as emu:
+        config = write_config(
+            workdir,
+            "quota",
+            emu.tap_config(
+                page_size=page, requests_per_minute=per_minute, requests_per_hour=UNLIMITED
+            ),
+        )
+        out, err = workdir / "quota.jsonl", workdir / "quota.stderr"
+        emu.reset_stats()
+        progress(f"tap run (quota-bound; expect a few minutes, timeout {QUOTA_RUN_TIMEOUT:.0f} s)")
+        result = run_child(tap_command(config), out, err, QUOTA_RUN_TIMEOUT)
+        stats = emu.stats()
+        records = read_output(out).records
+        out.unlink()
+
+    by_holder: dict[str, int] = stats["by_holder"]
+    if sorted(by_holder) != sorted(emu.info["bot_ids"]):
+        raise BenchError(f"unexpected quota holders in the emulator's stats: {by_holder}")
+    # Quotas are independent per app: the slowest app bounds the run. Its R-th request may go
+    # out once floor((R-1)/N) full minutes of quota have passed.
+    minimum = max((r - 1) // per_minute * 60.0 for r in by_holder.values())
+    rows = [
+        [bot, count, f"{(count - 1) // per_minute * 60:.0f}"] for bot, count in by_holder.items()
+    ]
+    print(table(["app", "requests", "min s"], rows))
+    print(f"  records: {records:,}; requests: {stats['requests']}, by status {stats['by_status']}")
+    print(f"  minimum wall time the limits allow: {minimum:.1f} s (apps' quotas run in parallel)")
+    print(f"  measured wall time:                 {result.wall:.1f} s")
+    if minimum > 0:
+        ratio = result.wall / minimum
+        print(
+            f"  ratio measured/minimum: {ratio:.2f}   target <= {QUOTA_TARGET}   "
+            f"{verdict(ratio <= QUOTA_TARGET)}"
+        )
+    else:
+        print("  ratio measured/minimum: n/a (every app's requests fit in one minute of quota)")
+    throttled = stats["throttled"]
+    print(f"  429 responses received: {throttled}   target 0   {verdict(throttled == 0)}")
+
+
+def memory_section(workdir: Path, secret: str, quick: bool) -> None:
+    sizes = (5_000, 20_000) if quick else (50_000, 200_000)
+    print(
+        f"\n== 3. Memory: peak RSS (ru_maxrss of each process) at {sizes[0]:,} and "
+        f"{sizes[1]:,} sessions, 1 app, page_size 1000, no rate limit"
+    )
+    rows = []
+    peaks = {}
+    for sessions in sizes:
+        with Emulator(
+            workdir,
+            secret,
+            sessions=sessions,
+            apps=1,
+            max_page_size=1000,
+            start=DATA_START,
+            end=DATA_END,
+            seed=3,
+        ) as emu:
+            config = write_config(
+                workdir,
+                f"memory-{sessions}",
+                emu.tap_config(
+                    page_size=1000, requests_per_minute=UNLIMITED, requests_per_hour=UNLIMITED
+                ),
+            )
+            out, err = workdir / "memory.jsonl", workdir / "memory.stderr"
+            tap = run_child(tap_command(config), out, err, MEMORY_RUN_TIMEOUT)
+            records = read_output(out).records
+            reference = run_child(reference_command(config), out, err, MEMORY_RUN_TIMEOUT)
+            if read_output(out).records != records:
+                raise BenchError(f"tap and reference disagree on the record count at {sessions}")
+            out.unlink()
+        peaks[sessions] = tap.maxrss_kib
+        progress(f"{sessions:,} sessions: tap {tap.maxrss_kib / 1024:.1f} MiB")
+        rows.append(
+            [
+                f"{sessions:,}",
+                f"{records:,}",
+                f"{tap.maxrss_kib / 1024:.1f}",
+                f"{reference.maxrss_kib / 1024:.1f}",
+            ]
+        )
+    print(table(["sessions", "records", "tap peak RSS MiB", "reference peak RSS MiB"], rows))
+    ratio = peaks[sizes[1]] / peaks[sizes[0]]
+    print(
+        f"  ratio tap {sizes[1]:,}/{sizes[0]:,}: {ratio:.2f}   target <= {MEMORY_TARGET}   "
+        f"{verdict(ratio <= MEMORY_TARGET)}"
+    )
+
+
+# --- main ---------------------------------------------------------------------------------------
+
+
+def machine() -> str:
+    model = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    try:
+        sdk = metadata.version("singer-sdk")
+    except metadata.PackageNotFoundError:
+        sdk = "?"
+    return (
+        f"machine: {usable} CPUs usable (nproc), {model}; {platform.system()} "
+        f"{platform.release()}; Python {platform.python_version()}; singer-sdk {sdk}"
+    )
+
+
+def _terminate(signum: int, _frame: FrameType | None) -> None:
+    # Turn SIGTERM into an exception so the emulator and children are stopped on the way out.
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Benchmark tap-kore-billing on the emulator.")
+    parser.add_argument("--quick", action="store_true", help="small sizes, 1 repeat (smoke run)")
+    parser.add_argument("--only", choices=("cpu", "quota", "memory"), help="run one section")
+    parser.add_argument("--repeat", type=int, default=None, help="CPU runs per extractor (3)")
+    args = parser.parse_args(argv)
+    repeat = args.repeat or (1 if args.quick else 3)
+    if repeat < 1:
+        parser.error("--repeat must be >= 1")
+    signal.signal(signal.SIGTERM, _terminate)
+    # Tables (stdout) and progress (stderr) interleave in order when both go to one terminal/log.
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]
+
+    print(f"command: {shlex.join([Path(sys.executable).name, *sys.argv])}")
+    print(machine())
+    print("emulator: kore-billing-sandbox on 127.0.0.1, a separate process on the same machine")
+    secret = secrets.token_hex(32)  # fake credentials for the local emulator only
+    sections = {
+        "cpu": lambda w: cpu_section(w, secret, args.quick, repeat),
+        "quota": lambda w: quota_section(w, secret, args.quick),
+        "memory": lambda w: memory_section(w, secret, args.quick),
+    }
+    failed = False
+    started = time.perf_counter()
+    try:
+        with tempfile.TemporaryDirectory(prefix="kore-bench-") as tmp:
+            for name, section in sections.items():
+                if args.only not in (None, name):
+                    continue
+                try:
+                    section(Path(tmp))
+                except BenchError as exc:
+                    failed = True
+                    print(f"  FAILED: {exc}")
+                sys.stdout.flush()
+    except KeyboardInterrupt:
+        print("\ninterrupted; emulator and runs stopped", file=sys.stderr)
+        return 130
+    print(f"\ntotal benchmark time: {time.perf_counter() - started:.0f} s")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
