@@ -11,6 +11,7 @@ from functools import cached_property
 from http import HTTPStatus
 
 import backoff
+import msgspec
 import requests
 from singer_sdk import RESTStream
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
@@ -37,6 +38,9 @@ ADVICE = {
     "api_scope and the app's API scopes",
     HTTPStatus.NOT_FOUND: "check api_url and bot_ids",
 }
+
+
+_decode = msgspec.json.Decoder().decode  # about twice as fast as json.loads on a page
 
 
 class InvalidResponseBodyError(RetriableAPIError):
@@ -180,8 +184,8 @@ class KoreBillingStream(RESTStream):
             except FatalAPIError as exc:
                 raise ApiRequestError(response) from exc
         try:
-            payload = response.json()
-        except ValueError as exc:
+            payload = _decode(response.content)
+        except msgspec.DecodeError as exc:
             raise InvalidResponseBodyError("the response body is not valid JSON", response) from exc
         if not isinstance(payload, dict):
             raise InvalidResponseBodyError("the response body is not a JSON object", response)

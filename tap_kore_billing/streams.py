@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import typing as t
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from functools import cached_property
 from importlib import resources
 from zoneinfo import ZoneInfo
@@ -14,6 +15,7 @@ from zoneinfo import ZoneInfo
 import requests
 from singer_sdk import SchemaDirectory, StreamSchema
 from singer_sdk.exceptions import RetriableAPIError
+from singer_sdk.helpers.conform import TypeConformanceLevel
 
 from tap_kore_billing.client import (
     ADMIN_PATH,
@@ -24,8 +26,9 @@ from tap_kore_billing.client import (
     describe_failure,
 )
 from tap_kore_billing.datetimes import (
+    UTC,
     UnparseableDatetimeError,
-    parse_api_datetime,
+    api_datetime_to_iso,
     parse_setting_datetime,
     to_api_timestamp,
     to_iso,
@@ -98,6 +101,8 @@ class BillingSessionsStream(KoreBillingStream):
     """Every billing session of the configured apps, bookmarked per partition."""
 
     name = "billing_sessions"
+    # Records leave _to_record already shaped like the schema (strings or nulls).
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
     primary_keys: t.ClassVar[list[str]] = ["billingSessionId"]
     replication_key = REPLICATION_KEY
     is_sorted = False
@@ -118,8 +123,10 @@ class BillingSessionsStream(KoreBillingStream):
         return datetime.now(tz=ZoneInfo("UTC")).replace(microsecond=0)
 
     @cached_property
-    def zone(self) -> ZoneInfo:
-        return ZoneInfo(str(self.config["api_timezone"]))
+    def zone(self) -> tzinfo:
+        name = str(self.config["api_timezone"])
+        # The fast datetime path recognises the built-in UTC object.
+        return UTC if name in ("UTC", "Etc/UTC") else ZoneInfo(name)
 
     @cached_property
     def kore_partitions(self) -> list[Partition]:
@@ -179,13 +186,24 @@ class BillingSessionsStream(KoreBillingStream):
         saved = self.stream_state.get("partitions", [])
         return next((p for p in saved if p.get("context") == partition.context), {})
 
-    def _belongs(self, ends_at: datetime | None) -> bool:
-        """Whether a session's end falls in [start_date, end_date]: the replication key decides."""
+    def _belongs(self, ends_at: str | None) -> bool:
+        """Whether a session's end falls in [start_date, end_date]: the replication key decides.
+
+        Compares ISO 8601 UTC strings, whose order is the instants' order.
+        """
         if ends_at is None:
             return True
-        if ends_at < self.start_date:
+        if ends_at < self._start_iso:
             return False
-        return self.end_date is None or ends_at <= self.end_date
+        return self._end_iso is None or ends_at <= self._end_iso
+
+    @cached_property
+    def _start_iso(self) -> str:
+        return to_iso(self.start_date)
+
+    @cached_property
+    def _end_iso(self) -> str | None:
+        return to_iso(self.end_date) if self.end_date else None
 
     # --- the sync -----------------------------------------------------------------------------
 
@@ -378,34 +396,34 @@ class BillingSessionsStream(KoreBillingStream):
 
     def _to_record(
         self, row: dict[str, t.Any], partition: Partition
-    ) -> tuple[dict[str, t.Any], datetime | None]:
-        """One API row as a record (every schema field, absent ones null, datetimes in UTC),
-        with the session's end instant."""
+    ) -> tuple[dict[str, t.Any], str | None]:
+        """One API row as a record (every schema field, absent ones null, datetimes as ISO 8601
+        UTC), with the session's end as that ISO string."""
         if not isinstance(row, dict) or not row.get("billingSessionId"):
             raise TapKoreBillingError(
                 f"partition {partition}: a session row has no billingSessionId: {str(row)[:200]}"
             )
         record = {field: row.get(field) for field in self._fields}
-        ends_at = None
+        for field, value in record.items():
+            # Every field is a string or null; conform here instead of the SDK's generic pass.
+            if value is not None and type(value) is not str:
+                record[field] = value if isinstance(value, str) else _as_text(value)
         for field in DATETIME_FIELDS:
             raw = record[field]
             if raw is None or raw == "":
                 record[field] = None
                 continue
             try:
-                instant = parse_api_datetime(str(raw), self.zone)
+                record[field] = api_datetime_to_iso(str(raw), self.zone)
             except UnparseableDatetimeError as exc:
                 raise TapKoreBillingError(
                     f"record billingSessionId={row['billingSessionId']}: cannot parse {field} "
                     f"value {raw!r} (expected like '03-10-2021 2:05:03 pm' in api_timezone "
                     f"{self.config['api_timezone']})"
                 ) from exc
-            record[field] = to_iso(instant)
-            if field == REPLICATION_KEY:
-                ends_at = instant
         if len(row) != len(self._fields) or not row.keys() <= record.keys():
             self._report_extra_fields(row)
-        return record, ends_at
+        return record, record[REPLICATION_KEY]
 
     def _report_extra_fields(self, row: dict[str, t.Any]) -> None:
         with self._report_lock:
@@ -416,3 +434,12 @@ class BillingSessionsStream(KoreBillingStream):
                 "Schema drift: the API sent fields the schema does not have, not extracted: %s",
                 ", ".join(sorted(new)),
             )
+
+
+def _as_text(value: object) -> str:
+    """A non-string value where the API documents a string: keep it, as text."""
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

@@ -7,6 +7,7 @@ import pytest
 
 from tap_kore_billing.datetimes import (
     UnparseableDatetimeError,
+    api_datetime_to_iso,
     parse_api_datetime,
     parse_setting_datetime,
     to_api_timestamp,
@@ -58,3 +59,29 @@ def test_output_forms():
 def test_settings_without_a_zone_are_utc():
     assert parse_setting_datetime("2024-01-01") == datetime(2024, 1, 1, tzinfo=UTC)
     assert parse_setting_datetime("2024-01-01T02:00:00+02:00") == datetime(2024, 1, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "03-10-2021 2:05:03 pm",
+        "03-10-2021 12:00:00 am",
+        "03-10-2021 12:30:00 pm",
+        "12-31-2021 11:59:59 pm",
+        "02-29-2024 1:00:00 am",
+        "03-10-2021 02:05:03 PM",
+        "03-10-2021 2:05:03.250 pm",
+        "2021-03-10T14:05:03.000Z",
+    ],
+)
+@pytest.mark.parametrize("zone", [UTC, ZoneInfo("America/New_York")])
+def test_fast_conversion_agrees_with_the_general_parser(raw, zone):
+    assert api_datetime_to_iso(raw, zone) == to_iso(parse_api_datetime(raw, zone))
+
+
+@pytest.mark.parametrize(
+    "raw", ["02-30-2024 1:00:00 am", "03-10-2021 13:05:03 pm", "31-02-2024 25:61:00 xm"]
+)
+def test_fast_conversion_rejects_impossible_values(raw):
+    with pytest.raises(UnparseableDatetimeError):
+        api_datetime_to_iso(raw)
