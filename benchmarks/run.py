@@ -106,6 +106,12 @@ with open(report, "w") as handle:
 """
 
 
+def child_env() -> dict[str, str]:
+    # PYTHONUNBUFFERED in the caller's shell would turn every write into a syscall in the
+    # children; drop it so numbers do not depend on who runs the benchmark.
+    return {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+
+
 def run_child(command: Sequence[str], stdout: Path, stderr: Path, timeout: float) -> RunResult:
     """Run one process with stdout to a file; wall time and rusage of that process alone."""
     report = stdout.with_suffix(".rusage.json")
@@ -116,6 +122,7 @@ def run_child(command: Sequence[str], stdout: Path, stderr: Path, timeout: float
             [sys.executable, "-S", "-c", RUSAGE_WRAPPER, str(report), *command],
             stdout=out,
             stderr=err,
+            env=child_env(),
             start_new_session=True,
         )
     try:
@@ -153,7 +160,7 @@ class Emulator:
     def __enter__(self) -> Emulator:
         log = (self.workdir / "emulator.stderr").open("wb")
         # Passed through the environment so the secret never shows up in `ps`.
-        env = {**os.environ, "KORE_SANDBOX_CLIENT_SECRET": self.secret}
+        env = {**child_env(), "KORE_SANDBOX_CLIENT_SECRET": self.secret}
         # Own session: a Ctrl-C reaches only this script, which then stops the emulator itself.
         self.proc = subprocess.Popen(
             self.command, stdout=subprocess.PIPE, stderr=log, env=env, start_new_session=True
@@ -420,7 +427,7 @@ def quota_section(workdir: Path, secret: str, quick: bool) -> None:
         )
         out, err = workdir / "quota.jsonl", workdir / "quota.stderr"
         emu.reset_stats()
-        progress(f"tap run (quota-bound; expect a few minutes, timeout {QUOTA_RUN_TIMEOUT:.0f} s)")
+        progress(f"tap run (quota-bound; expect about a minute, timeout {QUOTA_RUN_TIMEOUT:.0f} s)")
         result = run_child(tap_command(config), out, err, QUOTA_RUN_TIMEOUT)
         stats = emu.stats()
         records = read_output(out).records
@@ -523,6 +530,14 @@ def machine() -> str:
     )
 
 
+def source_fingerprint() -> str:
+    """A hash of the tap's source: the code may change while a long benchmark runs."""
+    digest = hashlib.sha256()
+    for path in sorted((HERE.parent / "tap_kore_billing").rglob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def _terminate(signum: int, _frame: FrameType | None) -> None:
     # Turn SIGTERM into an exception so the emulator and children are stopped on the way out.
     raise KeyboardInterrupt(f"signal {signum}")
@@ -543,7 +558,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     print(f"command: {shlex.join([Path(sys.executable).name, *sys.argv])}")
     print(machine())
+    fingerprint = source_fingerprint()
+    print(f"tap source: tap_kore_billing/**/*.py sha256 {fingerprint}")
     print("emulator: kore-billing-sandbox on 127.0.0.1, a separate process on the same machine")
+    print(
+        f"load average at start: {os.getloadavg()[0]:.2f} (other work on the machine skews "
+        f"results); children run without PYTHONUNBUFFERED"
+        + (" (it is set in this shell)" if "PYTHONUNBUFFERED" in os.environ else "")
+    )
     secret = secrets.token_hex(32)  # fake credentials for the local emulator only
     sections = {
         "cpu": lambda w: cpu_section(w, secret, args.quick, repeat),
@@ -566,7 +588,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted; emulator and runs stopped", file=sys.stderr)
         return 130
-    print(f"\ntotal benchmark time: {time.perf_counter() - started:.0f} s")
+    print(
+        f"\ntotal benchmark time: {time.perf_counter() - started:.0f} s; load average at end: "
+        f"{os.getloadavg()[0]:.2f}"
+    )
+    if source_fingerprint() != fingerprint:
+        print("WARNING: the tap's source changed during the benchmark; sections may differ")
     return 1 if failed else 0
 
 

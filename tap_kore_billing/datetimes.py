@@ -76,14 +76,22 @@ def _iso_date(text: str) -> str:
     return date(int(year), int(month), int(day)).isoformat()
 
 
-@lru_cache(maxsize=1 << 17)  # every second of a day, both halves
-def _iso_clock(text: str, meridiem: str) -> str:
-    hours, minutes, seconds = text.split(":")
+@lru_cache(maxsize=2048)  # every minute of a day, both halves
+def _iso_minute(text: str, meridiem: str) -> str:
+    hours, minutes = text.split(":")
     hour = int(hours)
-    if not 1 <= hour <= 12 or len(minutes) != 2 or len(seconds) != 2:
+    if not 1 <= hour <= 12 or len(minutes) != 2:
         raise ValueError(text)
     hour = hour % 12 + (12 if meridiem == "pm" else 0)
-    return time(hour, int(minutes), int(seconds)).isoformat()
+    return time(hour, int(minutes)).isoformat(timespec="minutes")
+
+
+def _iso_clock(text: str, meridiem: str) -> str:
+    # Cache by the minute only: a cache of every second would grow with the data set.
+    minute, sep, seconds = text.rpartition(":")
+    if not sep or len(seconds) != 2 or not seconds.isdigit() or seconds >= "60":
+        raise ValueError(text)
+    return f"{_iso_minute(minute, meridiem)}:{seconds}"
 
 
 def api_datetime_to_iso(value: str, zone: tzinfo = UTC) -> str:

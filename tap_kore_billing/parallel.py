@@ -34,18 +34,23 @@ class CancelledError(Exception):
 
 def run_parallel(
     jobs: Sequence[_T],
-    work: Callable[[_T, Callable[[_E], None]], None],
+    work: Callable[[_T], Iterator[_E]],
     *,
     workers: int,
     buffered: int = 8,
 ) -> Iterator[_E]:
-    """Yield every event the jobs emit, running at most `workers` jobs at once.
+    """Yield every event of every job's iterator, running at most `workers` jobs at once.
 
-    `work(job, emit)` runs in a worker thread and calls `emit(event)` for each event. Events of
-    one job arrive in the order it emitted them. The first exception a job raises is re-raised
-    here after the other workers were told to stop; closing the iterator stops them too.
+    `work(job)` is iterated in a worker thread. Events of one job arrive in their order. The
+    first exception a job raises is re-raised here after the other workers were told to stop;
+    closing the iterator stops them too. With one job or one worker nothing runs in parallel,
+    so the jobs run here, without thread hand-offs.
     """
     if not jobs:
+        return
+    if workers <= 1 or len(jobs) == 1:
+        for job in jobs:
+            yield from work(job)
         return
     events: queue.Queue[object] = queue.Queue(maxsize=max(buffered, workers * 2))
     stop = threading.Event()
@@ -69,7 +74,8 @@ def run_parallel(
                     break
                 job = pending.pop()
             try:
-                work(job, emit)
+                for event in work(job):
+                    emit(event)
             except CancelledError:
                 break
             except BaseException as exc:  # noqa: BLE001 - handed to the consumer to raise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 import typing as t
@@ -49,6 +50,10 @@ DATETIME_FIELDS = (
 )
 ACCOUNT_WIDE = "*"  # partition key for every app of the account (admin scope, no bot_ids)
 PROGRESS_LOG_SECONDS = 60.0
+# Rows this close to a window's end are remembered for de-duplicating the next window: wide
+# enough for an API that compares fromDate/toDate by the day rather than the instant.
+EDGE_MARGIN = timedelta(days=1)
+_LOWER_HEX = re.compile("[0-9a-f]+")
 
 
 @dataclass(frozen=True)
@@ -114,6 +119,7 @@ class BillingSessionsStream(KoreBillingStream):
         self._reported_extra_fields: set[str] = set()
         self._report_lock = threading.Lock()
         self._fields = tuple(self.schema["properties"])
+        self._field_set = frozenset(self._fields)
 
     # --- settings turned into the plan --------------------------------------------------------
 
@@ -248,45 +254,50 @@ class BillingSessionsStream(KoreBillingStream):
             )
 
     def _fetch_partition(
-        self, plan: PartitionPlan, emit: t.Callable[[list[dict[str, t.Any]] | WindowDone], None]
-    ) -> None:
-        """In a worker thread: fetch a partition's windows in order, emitting records per page
-        and a WindowDone after each window's last page."""
+        self, plan: PartitionPlan
+    ) -> t.Iterator[list[dict[str, t.Any]] | WindowDone]:
+        """Fetch a partition's windows in order (in a worker thread when partitions run in
+        parallel): records page by page, and a WindowDone after each window's last page."""
         partition = plan.partition
-        previous_ids: set[str] = set()
+        previous_ids: set[bytes | str] = set()
         for window in plan.windows:
             started = time.monotonic()
-            window_ids: set[str] = set()
+            # Pages of one window may repeat rows (the order is not documented as stable), and
+            # windows share their edge: only rows near it can come again in the next window.
+            window_ids: set[bytes | str] = set()
+            near_edge: set[bytes | str] = set()
+            edge_floor = to_iso(window.end - EDGE_MARGIN)
             requests_made = duplicates = outside = 0
             for page_rows, pages_so_far in self._pages(partition, window):
                 requests_made = pages_so_far
                 batch = []
                 for row in page_rows:
                     record, ends_at = self._to_record(row, partition)
-                    session_id = record["billingSessionId"]
-                    # Windows share their edge instant; pages of one window may repeat.
-                    if session_id in window_ids or session_id in previous_ids:
+                    key = _compact_id(record["billingSessionId"])
+                    if key in window_ids or key in previous_ids:
                         duplicates += 1
                         continue
-                    window_ids.add(session_id)
+                    window_ids.add(key)
+                    if (ends_at or "") >= edge_floor or (
+                        record["billingSessionStartDateTime"] or ""
+                    ) >= edge_floor:
+                        near_edge.add(key)
                     if not self._belongs(ends_at):
                         outside += 1
                         continue
                     batch.append(record)
                 if batch:
-                    emit(batch)
-            emit(
-                WindowDone(
-                    plan=plan,
-                    window=window,
-                    rows=len(window_ids) - outside,
-                    requests=requests_made,
-                    seconds=time.monotonic() - started,
-                    duplicates=duplicates,
-                    outside=outside,
-                )
+                    yield batch
+            yield WindowDone(
+                plan=plan,
+                window=window,
+                rows=len(window_ids) - outside,
+                requests=requests_made,
+                seconds=time.monotonic() - started,
+                duplicates=duplicates,
+                outside=outside,
             )
-            previous_ids = window_ids
+            previous_ids = near_edge
 
     def _finish_window(
         self, partition: Partition, window: Window, bookmark: datetime | None
@@ -421,13 +432,13 @@ class BillingSessionsStream(KoreBillingStream):
                     f"value {raw!r} (expected like '03-10-2021 2:05:03 pm' in api_timezone "
                     f"{self.config['api_timezone']})"
                 ) from exc
-        if len(row) != len(self._fields) or not row.keys() <= record.keys():
+        if not row.keys() <= self._field_set:
             self._report_extra_fields(row)
         return record, record[REPLICATION_KEY]
 
     def _report_extra_fields(self, row: dict[str, t.Any]) -> None:
         with self._report_lock:
-            new = set(row) - set(self._fields) - self._reported_extra_fields
+            new = set(row) - self._field_set - self._reported_extra_fields
             self._reported_extra_fields |= new
         if new:
             self.logger.warning(
@@ -443,3 +454,11 @@ def _as_text(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def _compact_id(session_id: str) -> bytes | str:
+    """A lowercase hex ID as bytes (half the memory in the de-duplication sets); any other ID
+    as it is, so two different IDs never share a key."""
+    if _LOWER_HEX.fullmatch(session_id) and len(session_id) % 2 == 0:
+        return bytes.fromhex(session_id)
+    return session_id

@@ -11,13 +11,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from singer_sdk import Tap
 from singer_sdk import typing as th
-from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities, TapCapabilities
 
 from tap_kore_billing.datetimes import parse_setting_datetime
 from tap_kore_billing.errors import TapKoreBillingError
 from tap_kore_billing.streams import BillingSessionsStream
+from tap_kore_billing.writer import BufferedMsgSpecWriter
 
 if t.TYPE_CHECKING:
     from singer_sdk.streams import Stream
@@ -29,7 +29,7 @@ class TapKoreBilling(Tap):
     """Singer tap for Kore.ai XO Platform billing sessions."""
 
     name = "tap-kore-billing"
-    message_writer_class = MsgSpecWriter
+    message_writer_class = BufferedMsgSpecWriter
     capabilities: t.ClassVar[list[CapabilitiesEnum]] = [
         TapCapabilities.CATALOG,
         TapCapabilities.STATE,

@@ -10,9 +10,9 @@ from tap_kore_billing.parallel import run_parallel
 
 
 def test_every_event_arrives_once_and_each_job_keeps_its_order():
-    def work(job, emit):
+    def work(job):
         for i in range(200):
-            emit((job, i))
+            yield (job, i)
 
     events = list(run_parallel(["a", "b", "c", "d", "e"], work, workers=3, buffered=4))
     assert len(events) == 1000
@@ -23,9 +23,9 @@ def test_every_event_arrives_once_and_each_job_keeps_its_order():
 def test_jobs_really_run_at_the_same_time():
     barrier = threading.Barrier(3, timeout=5)
 
-    def work(job, emit):
+    def work(job):
         barrier.wait()  # would time out (BrokenBarrierError) if jobs ran one after another
-        emit(job)
+        yield job
 
     assert sorted(run_parallel([1, 2, 3], work, workers=3)) == [1, 2, 3]
 
@@ -33,12 +33,12 @@ def test_jobs_really_run_at_the_same_time():
 def test_a_failing_job_raises_in_the_consumer_and_stops_the_others():
     stopped = threading.Event()
 
-    def work(job, emit):
+    def work(job):
         if job == "bad":
             raise ValueError("boom")
         try:
             while True:
-                emit(job)
+                yield job
         finally:
             stopped.set()
 
@@ -51,18 +51,26 @@ def test_a_failing_job_raises_in_the_consumer_and_stops_the_others():
 def test_closing_the_consumer_early_stops_the_workers():
     stopped = threading.Event()
 
-    def work(job, emit):
+    def work(job):
         try:
             while True:
-                emit(job)
+                yield job
         finally:
             stopped.set()
 
-    events = run_parallel(["endless"], work, workers=1, buffered=2)
+    events = run_parallel(["endless", "other"], work, workers=2, buffered=2)
     assert next(events) == "endless"
     events.close()
     assert stopped.wait(timeout=5)
 
 
 def test_no_jobs_no_events():
-    assert list(run_parallel([], lambda job, emit: None, workers=4)) == []
+    assert list(run_parallel([], iter, workers=4)) == []
+
+
+def test_one_worker_runs_the_jobs_in_order_without_threads():
+    def work(job):
+        yield (job, threading.current_thread().name)
+
+    here = threading.current_thread().name
+    assert list(run_parallel(["a", "b"], work, workers=1)) == [("a", here), ("b", here)]
