@@ -52,7 +52,7 @@ def api_error_message(response: requests.Response) -> str:
     try:
         body = response.json()
     except ValueError:
-        return response.text[:200].strip() or response.reason or ""
+        return " ".join(response.text[:200].split()) or response.reason or ""
     if isinstance(body, dict) and isinstance(body.get("errors"), list):
         msgs = [str(e.get("msg", e)) if isinstance(e, dict) else str(e) for e in body["errors"]]
         return "; ".join(msgs)
@@ -116,8 +116,8 @@ class KoreBillingStream(RESTStream):
         )
 
     @property
-    def timeout(self) -> int:
-        return int(self.config["request_timeout"])
+    def timeout(self) -> float:  # type: ignore[override]
+        return float(self.config["request_timeout"])
 
     def backoff_max_tries(self) -> int:
         return int(self.config["retry_attempts"])

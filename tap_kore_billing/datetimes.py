@@ -15,9 +15,12 @@ from functools import lru_cache
 UTC = timezone.utc
 
 _API_FORMAT = re.compile(
-    r"(\d{1,2})[-/](\d{1,2})[-/](\d{4})[ T](\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?"
-    r"\s*([AaPp][Mm])?"
+    r"(\d{1,2})[-/](\d{1,2})[-/](\d{4}),?[ T]\s*(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?"
+    r"\s*([AaPp])?\.?\s*(?:([Mm])\.?)?(?:\s*(UTC|GMT|Z))?"
 )
+# Epoch seconds or milliseconds, should a deployment send numbers instead of strings.
+_EPOCH = re.compile(r"\d{9,13}")
+_EPOCH_MS_FLOOR = 100_000_000_000  # larger values are milliseconds
 
 
 class UnparseableDatetimeError(ValueError):
@@ -46,25 +49,29 @@ def parse_api_datetime(value: str, zone: tzinfo = UTC) -> datetime:
     Raises:
         UnparseableDatetimeError: The string is not a datetime in a form the API is known to use.
     """
-    text = value.strip()
+    text = " ".join(value.split())
+    if _EPOCH.fullmatch(text):
+        number = int(text)
+        seconds = number / 1000 if number >= _EPOCH_MS_FLOOR else number
+        return datetime.fromtimestamp(seconds, tz=UTC)
     match = _API_FORMAT.fullmatch(text)
-    if match is None:
+    if match is None or (match.group(8) is None) != (match.group(9) is None):
         return _parse_iso(text, zone)
     month, day, year, hour, minute = (int(match.group(i)) for i in range(1, 6))
     second = int(match.group(6) or 0)
     micro = int((match.group(7) or "0").ljust(6, "0"))
-    meridiem = match.group(8)
+    meridiem = match.group(8) and match.group(8).lower() + "m"
     if meridiem is not None:
         if not 1 <= hour <= 12:
             raise UnparseableDatetimeError(value)
         hour %= 12
-        if meridiem in ("pm", "PM", "Pm", "pM"):
+        if meridiem == "pm":
             hour += 12
     try:
         naive = datetime(year, month, day, hour, minute, second, micro)
     except ValueError as exc:
         raise UnparseableDatetimeError(value) from exc
-    if zone is UTC:
+    if zone is UTC or match.group(10):  # an explicit UTC suffix beats api_timezone
         return naive.replace(tzinfo=UTC)
     offset = _offset_cache(zone, year, month, day, hour)
     return (naive - offset).replace(tzinfo=UTC)
@@ -73,6 +80,8 @@ def parse_api_datetime(value: str, zone: tzinfo = UTC) -> datetime:
 @lru_cache(maxsize=8192)
 def _iso_date(text: str) -> str:
     month, day, year = text.split("-")
+    if len(year) != 4:  # a two-digit year would silently become year 26
+        raise ValueError(text)
     return date(int(year), int(month), int(day)).isoformat()
 
 

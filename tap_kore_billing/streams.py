@@ -100,6 +100,7 @@ class WindowDone:
     seconds: float
     duplicates: int
     outside: int
+    complete: bool = True
 
 
 class BillingSessionsStream(KoreBillingStream):
@@ -137,8 +138,8 @@ class BillingSessionsStream(KoreBillingStream):
     @cached_property
     def kore_partitions(self) -> list[Partition]:
         scope = str(self.config["api_scope"])
-        bot_ids: list[str] = list(self.config.get("bot_ids") or [])
-        channels: list[str | None] = list(self.config.get("channels") or []) or [None]
+        bot_ids: list[str] = _distinct(self.config.get("bot_ids"))
+        channels: list[str | None] = [*_distinct(self.config.get("channels"))] or [None]
         apps = bot_ids or [ACCOUNT_WIDE]
         return [Partition(bot, channel, scope) for bot in apps for channel in channels]
 
@@ -178,7 +179,14 @@ class BillingSessionsStream(KoreBillingStream):
             and state.get("replication_key") == REPLICATION_KEY
             and state.get("replication_key_value")
         ):
-            bookmark = parse_setting_datetime(str(state["replication_key_value"]))
+            value = state["replication_key_value"]
+            try:
+                bookmark = parse_setting_datetime(str(value))
+            except ValueError as exc:
+                raise TapKoreBillingError(
+                    f"state for partition {partition}: replication_key_value {value!r} is not "
+                    "an ISO 8601 date-time; fix or clear the state (meltano state clear)"
+                ) from exc
         # Fetch from `lookback_hours` before the bookmark (or start_date): sessions the API
         # shows late, or files by their start time, are still in the windows. A start_date
         # moved earlier changes nothing once a bookmark exists.
@@ -190,7 +198,13 @@ class BillingSessionsStream(KoreBillingStream):
     def _saved_state(self, partition: Partition) -> dict[str, t.Any]:
         """The partition's state from earlier runs, without creating an empty entry."""
         saved = self.stream_state.get("partitions", [])
-        return next((p for p in saved if p.get("context") == partition.context), {})
+        found = next((p for p in saved if p.get("context") == partition.context), None)
+        if found is None:
+            # The app's bookmark from before `channels` was set, then a stream-level one (a
+            # state written by other tools): better a known point than a full re-backfill.
+            app_only = {"botId": partition.bot_id}
+            found = next((p for p in saved if p.get("context") == app_only), None)
+        return found if found is not None else self.stream_state
 
     def _belongs(self, ends_at: str | None) -> bool:
         """Whether a session's end falls in [start_date, end_date]: the replication key decides.
@@ -228,13 +242,26 @@ class BillingSessionsStream(KoreBillingStream):
                 )
         total_windows = sum(len(plan.windows) for plan in plans)
         done = rows_so_far = 0
+        # Partitions with a window the API cut short: their bookmark stays before it, so the
+        # next run reads it again instead of leaving a gap.
+        held_back: set[Partition] = set()
         workers = int(self.config["max_workers"])
         for event in run_parallel(plans, self._fetch_partition, workers=workers):
             if isinstance(event, list):
                 yield from event
                 continue
-            # Every row of the window has been written by now: the bookmark may move.
-            self._finish_window(event.plan.partition, event.window, event.plan.bookmark)
+            partition = event.plan.partition
+            if not event.complete and partition not in held_back:
+                held_back.add(partition)
+                self.logger.warning(
+                    "Partition %s: window %s was cut short by the API; its bookmark stays "
+                    "before it and the next run reads it again",
+                    partition,
+                    event.window,
+                )
+            if partition not in held_back:
+                # Every row of the window has been written by now: the bookmark may move.
+                self._finish_window(partition, event.window, event.plan.bookmark)
             done += 1
             rows_so_far += event.rows
             self.logger.info(
@@ -268,14 +295,18 @@ class BillingSessionsStream(KoreBillingStream):
             near_edge: set[bytes | str] = set()
             edge_floor = to_iso(window.end - EDGE_MARGIN)
             requests_made = duplicates = outside = 0
-            for page_rows, pages_so_far in self._pages(partition, window):
+            complete = True
+            for page_rows, pages_so_far, cut_short in self._pages(partition, window):
                 requests_made = pages_so_far
+                complete = complete and not cut_short
                 batch = []
+                repeated = 0
                 for row in page_rows:
                     record, ends_at = self._to_record(row, partition)
                     key = _compact_id(record["billingSessionId"])
                     if key in window_ids or key in previous_ids:
                         duplicates += 1
+                        repeated += key in window_ids
                         continue
                     window_ids.add(key)
                     if (ends_at or "") >= edge_floor or (
@@ -288,6 +319,16 @@ class BillingSessionsStream(KoreBillingStream):
                     batch.append(record)
                 if batch:
                     yield batch
+                if page_rows and repeated == len(page_rows):
+                    # The server sent this window's rows again: paging is not advancing.
+                    self.logger.warning(
+                        "Partition %s window %s: a page repeated rows already received; "
+                        "ending the window here",
+                        partition,
+                        window,
+                    )
+                    complete = False
+                    break
             yield WindowDone(
                 plan=plan,
                 window=window,
@@ -296,6 +337,7 @@ class BillingSessionsStream(KoreBillingStream):
                 seconds=time.monotonic() - started,
                 duplicates=duplicates,
                 outside=outside,
+                complete=complete,
             )
             previous_ids = near_edge
 
@@ -315,8 +357,9 @@ class BillingSessionsStream(KoreBillingStream):
 
     def _pages(
         self, partition: Partition, window: Window
-    ) -> t.Iterator[tuple[list[dict[str, t.Any]], int]]:
-        """Yield (rows, requests so far) for each page of one window, following moreAvailable."""
+    ) -> t.Iterator[tuple[list[dict[str, t.Any]], int, bool]]:
+        """Yield (rows, requests so far, cut short) for each page of one window, following
+        moreAvailable. `cut short` is True on an empty page that claims more rows."""
         limit = int(self.config["page_size"])
         skip = 0
         requests_made = 0
@@ -339,7 +382,6 @@ class BillingSessionsStream(KoreBillingStream):
                     "the response's 'sessions' is not a list"
                 )
             more = payload.get("moreAvailable")
-            yield rows, requests_made
             if not rows:
                 if more:
                     self.logger.warning(
@@ -349,7 +391,9 @@ class BillingSessionsStream(KoreBillingStream):
                         window,
                         skip,
                     )
+                yield rows, requests_made, bool(more)
                 return
+            yield rows, requests_made, False
             # A server may send fewer rows than asked: advance by what arrived.
             skip += len(rows)
             if more is False:
@@ -405,6 +449,13 @@ class BillingSessionsStream(KoreBillingStream):
         )
         raise TapKoreBillingError(msg) from exc
 
+    def _fill_from_partition(self, record: dict[str, t.Any], partition: Partition) -> None:
+        # Rows that omit the app or channel still belong to the partition that asked for them.
+        if record["botId"] is None and partition.bot_id != ACCOUNT_WIDE:
+            record["botId"] = partition.bot_id
+        if record["channel"] is None and partition.channel is not None:
+            record["channel"] = partition.channel
+
     def _to_record(
         self, row: dict[str, t.Any], partition: Partition
     ) -> tuple[dict[str, t.Any], str | None]:
@@ -432,6 +483,8 @@ class BillingSessionsStream(KoreBillingStream):
                     f"value {raw!r} (expected like '03-10-2021 2:05:03 pm' in api_timezone "
                     f"{self.config['api_timezone']})"
                 ) from exc
+        if record["botId"] is None or record["channel"] is None:
+            self._fill_from_partition(record, partition)
         if not row.keys() <= self._field_set:
             self._report_extra_fields(row)
         return record, record[REPLICATION_KEY]
@@ -462,3 +515,9 @@ def _compact_id(session_id: str) -> bytes | str:
     if _LOWER_HEX.fullmatch(session_id) and len(session_id) % 2 == 0:
         return bytes.fromhex(session_id)
     return session_id
+
+
+def _distinct(values: t.Iterable[str] | None) -> list[str]:
+    """Trimmed, non-blank values, each once, in their order: a repeated app or channel must
+    not fetch (and emit) the same sessions twice."""
+    return list(dict.fromkeys(v.strip() for v in values or [] if v and v.strip()))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 import sys
 import typing as t
@@ -187,7 +188,12 @@ class TapKoreBilling(Tap):
     ).to_dict()
 
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        errors = super()._validate_config(raise_errors=raise_errors)
+        coerce_errors = coerce_settings(self._config, self.config_jsonschema["properties"])
+        try:
+            errors = super()._validate_config(raise_errors=False)
+        except ValueError as exc:
+            errors = [str(exc)]
+        errors = [_without_secret_values(e) for e in coerce_errors + errors]
         if not errors:
             errors = settings_errors(self.config)
         if errors and raise_errors:
@@ -198,6 +204,42 @@ class TapKoreBilling(Tap):
 
     def discover_streams(self) -> list[Stream]:
         return [BillingSessionsStream(self)]
+
+
+SECRET_SETTINGS = ("client_secret", "auth_token")
+
+
+def coerce_settings(config: dict[str, t.Any], properties: dict[str, t.Any]) -> list[str]:
+    """Turn text into numbers and lists where the schema wants them, in place.
+
+    Environment variables (`--config ENV`, Meltano) carry every value as text; the SDK converts
+    integers and arrays but not numbers. Arrays may come as JSON or comma-separated text.
+    """
+    errors = []
+    for name, schema in properties.items():
+        value = config.get(name)
+        if not isinstance(value, str):
+            continue
+        types = schema.get("type", [])
+        try:
+            if "integer" in types:
+                config[name] = int(value.strip())
+            elif "number" in types:
+                config[name] = float(value.strip())
+            elif "array" in types:
+                text = value.strip()
+                config[name] = json.loads(text) if text.startswith("[") else text.split(",")
+        except ValueError:
+            errors.append(f"setting `{name}` is {value!r}, not a {'/'.join(types)}")
+    return errors
+
+
+def _without_secret_values(error: str) -> str:
+    # JSON Schema messages quote the offending value: never for a secret.
+    for name in SECRET_SETTINGS:
+        if f"'{name}'" in error or f"`{name}`" in error:
+            return f"setting `{name}` must be a string"
+    return error
 
 
 def settings_errors(config: t.Mapping[str, t.Any]) -> list[str]:
@@ -214,6 +256,9 @@ def settings_errors(config: t.Mapping[str, t.Any]) -> list[str]:
         config.get("client_secret") and not config.get("client_id") and not config.get("auth_token")
     ):
         errors.append("setting `client_id` is missing; it goes with `client_secret`")
+    for name in ("bot_ids", "channels"):
+        if any(not isinstance(v, str) or not v.strip() for v in config.get(name) or []):
+            errors.append(f"setting `{name}` has a blank or non-text entry")
     if config.get("api_scope", "bot") == "bot" and not config.get("bot_ids"):
         errors.append(
             "setting `bot_ids` is empty; api_scope 'bot' needs at least one app ID "
@@ -277,6 +322,9 @@ def main() -> None:
         sys.exit(1)
     except (TapKoreBillingError, FatalAPIError) as exc:
         logger.error("tap-kore-billing failed: %s", exc)
+        sys.exit(1)
+    except Exception as exc:  # noqa: BLE001 - anything else still ends as one line, not a traceback
+        logger.error("tap-kore-billing failed: %s: %s", type(exc).__name__, exc)
         sys.exit(1)
 
 

@@ -65,7 +65,7 @@ def run_tap(
     """Run the console script the way Meltano does and parse what it printed."""
     for key in ("client_secret", "auth_token"):
         if config.get(key):
-            SECRETS_SEEN.add(config[key])
+            SECRETS_SEEN.add(str(config[key]))
     config_path = tmp_path / f"config-{len(CAPTURED_OUTPUT)}.json"
     config_path.write_text(json.dumps(config))
     command = [sys.executable, "-m", "tap_kore_billing", "--config", str(config_path), *args]

@@ -30,6 +30,12 @@ UTC = timezone.utc
         ("03-10-2021 14:05:03", datetime(2021, 3, 10, 14, 5, 3, tzinfo=UTC)),
         ("2021-03-10T14:05:03.000Z", datetime(2021, 3, 10, 14, 5, 3, tzinfo=UTC)),
         ("2021-03-10T15:05:03+01:00", datetime(2021, 3, 10, 14, 5, 3, tzinfo=UTC)),
+        # Close variants another deployment might send.
+        ("3/10/2021, 2:05:03 PM", datetime(2021, 3, 10, 14, 5, 3, tzinfo=UTC)),
+        ("03-10-2021  2:05:03 p.m.", datetime(2021, 3, 10, 14, 5, 3, tzinfo=UTC)),
+        ("03-10-2021 2:05:03 pm UTC", datetime(2021, 3, 10, 14, 5, 3, tzinfo=UTC)),
+        ("1615385103", datetime(2021, 3, 10, 14, 5, 3, tzinfo=UTC)),
+        ("1615385103000", datetime(2021, 3, 10, 14, 5, 3, tzinfo=UTC)),
     ],
 )
 def test_parses_the_api_forms_to_utc(raw, expected):
@@ -44,7 +50,10 @@ def test_zone_less_strings_are_read_in_the_api_timezone_across_dst():
     assert summer == datetime(2024, 7, 15, 7, 0, tzinfo=UTC)
 
 
-@pytest.mark.parametrize("raw", ["13-40-2021 2:05:03 pm", "03-10-2021 13:05:03 pm", "soon", ""])
+@pytest.mark.parametrize(
+    "raw",
+    ["13-40-2021 2:05:03 pm", "03-10-2021 13:05:03 pm", "11-20-26 2:20:03 pm", "soon", ""],
+)
 def test_rejects_what_is_not_a_datetime(raw):
     with pytest.raises(UnparseableDatetimeError):
         parse_api_datetime(raw)

@@ -105,3 +105,27 @@ def test_debug_logs_carry_no_secret_or_token(sandbox, tmp_path, monkeypatch):
         assert sandbox.client_secret not in run.stdout + run.stderr
         assert "obviously-fake-debug-secret" not in run.stdout + run.stderr
         assert "eyJ" not in run.stdout + run.stderr
+
+
+def test_a_corrupt_bookmark_in_state_is_one_clear_line(sandbox, tmp_path):
+    state = {
+        "bookmarks": {
+            "billing_sessions": {
+                "partitions": [
+                    {
+                        "context": {"botId": sandbox.bot_ids[0]},
+                        "replication_key": "billingSessionEndDateTime",
+                        "replication_key_value": "11-20-2026 2:05:03 pm",
+                    }
+                ]
+            }
+        }
+    }
+    run = run_tap(tmp_path, sandbox_config(sandbox), state=state)
+    assert_clean_failure(run, "replication_key_value", "11-20-2026 2:05:03 pm")
+
+
+def test_a_mistyped_secret_is_not_echoed(sandbox, tmp_path):
+    run = run_tap(tmp_path, sandbox_config(sandbox, client_secret=98765432109876543210))
+    assert_clean_failure(run, "client_secret")
+    assert "98765432109876543210" not in run.stdout + run.stderr

@@ -185,3 +185,47 @@ def test_killed_backfill_resumes_at_the_first_unfinished_window(tmp_path):
         assert emitted | set(resumed.ids) == set(full.ids)
         assert resumed_requests < full_requests * 0.75
         print(f"full backfill: {full_requests} requests; resumed after kill: {resumed_requests}")
+
+
+def test_a_stream_level_bookmark_from_another_tool_is_honoured(sandbox, tmp_path):
+    state = {
+        "bookmarks": {
+            "billing_sessions": {
+                "replication_key": "billingSessionEndDateTime",
+                "replication_key_value": "2024-05-01T00:00:00+00:00",
+            }
+        }
+    }
+    run = run_tap(tmp_path, sandbox_config(sandbox), state=state)
+    assert run.exit_code == 0, run.stderr
+    floor = datetime(2024, 4, 30, tzinfo=UTC)
+    assert run.records
+    assert all(datetime.fromisoformat(r["billingSessionEndDateTime"]) >= floor for r in run.records)
+
+
+def test_a_window_the_api_cuts_short_is_not_bookmarked(tmp_path):
+    # From skip 100 on, the emulator answers moreAvailable with no rows: the window ends with a
+    # warning, and the bookmark stays before it so the next run reads it again.
+    with Sandbox(
+        seed=6,
+        apps=1,
+        sessions=900,
+        start=datetime(2024, 1, 1, tzinfo=UTC),
+        end=datetime(2024, 5, 1, tzinfo=UTC),
+        max_page_size=50,
+    ) as sb:
+        sb.configure(stall_after_skip=100)
+        config = sandbox_config(sb, end_date="2024-05-02T00:00:00Z")
+        cut = run_tap(tmp_path, config)
+        assert cut.exit_code == 0, cut.stderr
+        assert "cut short" in cut.stderr
+        assert cut.bookmarks() == {} or all(
+            datetime.fromisoformat(v) <= datetime(2024, 1, 1, tzinfo=UTC)
+            for v in cut.bookmarks().values()
+        )
+
+        sb.configure(stall_after_skip=None)
+        state = cut.final_state if cut.bookmarks() else None
+        again = run_tap(tmp_path, config, state=state)
+        assert again.exit_code == 0, again.stderr
+        assert set(cut.ids) | set(again.ids) == {s["billingSessionId"] for s in sb.expected()}

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import collections
+import json
+import os
+import subprocess
+import sys
 import time
 import uuid
 from datetime import datetime
 
 import jwt
-from conftest import run_tap, sandbox_config
+from conftest import CAPTURED_OUTPUT, run_tap, sandbox_config
 
 from tap_kore_billing.sandbox import Sandbox
 
@@ -166,3 +170,40 @@ def test_apps_are_fetched_in_parallel_with_exact_state_per_app(tmp_path):
         assert sorted(parallel.ids) == sorted(serial.ids)
         assert parallel.bookmarks() == serial.bookmarks()
         assert set(parallel.bookmarks().values()) == {"2024-02-02T00:00:00+00:00"}
+
+
+def test_repeated_or_padded_app_ids_are_fetched_once(sandbox, tmp_path):
+    app = sandbox.bot_ids[0]
+    run = run_tap(tmp_path, sandbox_config(sandbox, bot_ids=[app, f" {app} ", app]))
+    assert run.exit_code == 0, run.stderr
+    assert_exactly_once(run, sandbox.expected(bot_id=app))
+
+
+def test_settings_from_environment_variables_as_meltano_passes_them(sandbox, tmp_path):
+    env = {
+        **os.environ,
+        "TAP_KORE_BILLING_API_URL": sandbox.url,
+        "TAP_KORE_BILLING_CLIENT_ID": sandbox.client_id,
+        "TAP_KORE_BILLING_CLIENT_SECRET": sandbox.client_secret,
+        "TAP_KORE_BILLING_BOT_IDS": ",".join(sandbox.bot_ids),
+        "TAP_KORE_BILLING_START_DATE": "2024-01-01T00:00:00Z",
+        "TAP_KORE_BILLING_LOOKBACK_HOURS": "1.5",
+        "TAP_KORE_BILLING_REQUEST_TIMEOUT": "30",
+        "TAP_KORE_BILLING_REQUESTS_PER_MINUTE": "100000",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "tap_kore_billing", "--config", "ENV"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    CAPTURED_OUTPUT.append(done.stdout + done.stderr)
+    assert done.returncode == 0, done.stderr[-2000:]
+    ids = [
+        json.loads(line)["record"]["billingSessionId"]
+        for line in done.stdout.splitlines()
+        if line.startswith('{"type":"RECORD"')
+    ]
+    assert sorted(ids) == sorted(s["billingSessionId"] for s in sandbox.expected())

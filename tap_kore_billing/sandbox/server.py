@@ -208,6 +208,7 @@ RUNTIME_KNOBS: dict[str, Callable[[object], object]] = {
     "client_id": _non_empty_str,
     "client_secret": _non_empty_str,
     "corrupt_ids": _id_set,
+    "stall_after_skip": _optional_limit,
 }
 # What a row listed in `corrupt_ids` carries instead of its billingSessionEndDateTime.
 CORRUPT_DATETIME = "31-02-2024 25:61:00 xm"
@@ -464,6 +465,7 @@ class Sandbox:
                 "client_id": client_id,
                 "client_secret": client_secret or secrets.token_hex(32),
                 "corrupt_ids": (),
+                "stall_after_skip": None,
             }
         )
         self._data: Dataset = generate(
@@ -751,6 +753,10 @@ class Sandbox:
         matches = self._matches(bot_ids, lo, hi, channel or None)
         page = matches[skip : skip + limit]
         more = b"true" if skip + len(page) < len(matches) else b"false"
+        stall = knobs["stall_after_skip"]
+        if stall is not None and skip >= stall and page:
+            # A server that claims more rows but sends none.
+            page, more = [], b"true"
         payload = b"".join(
             (
                 b'{"total":',
