@@ -1,6 +1,6 @@
 """De-duplication keys are compact but never merge two different billingSessionIds."""
 
-from tap_kore_billing.streams import _compact_id
+from tap_kore_billing.streams.billing_sessions import _compact_id
 
 
 def test_lowercase_hex_ids_become_bytes():

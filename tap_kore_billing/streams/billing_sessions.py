@@ -8,10 +8,9 @@ import threading
 import time
 import typing as t
 from dataclasses import dataclass
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime, timedelta
 from functools import cached_property
 from importlib import resources
-from zoneinfo import ZoneInfo
 
 import requests
 from singer_sdk import SchemaDirectory, StreamSchema
@@ -27,7 +26,6 @@ from tap_kore_billing.client import (
     describe_failure,
 )
 from tap_kore_billing.datetimes import (
-    UTC,
     UnparseableDatetimeError,
     api_datetime_to_iso,
     parse_setting_datetime,
@@ -36,10 +34,11 @@ from tap_kore_billing.datetimes import (
 )
 from tap_kore_billing.errors import TapKoreBillingError
 from tap_kore_billing.parallel import run_parallel
+from tap_kore_billing.partitions import ACCOUNT_WIDE, Partition
 from tap_kore_billing.windows import Window, plan_windows
 
 if t.TYPE_CHECKING:
-    from singer_sdk.helpers.types import Context, Record
+    from singer_sdk.helpers.types import Context
 
 REPLICATION_KEY = "billingSessionEndDateTime"
 DATETIME_FIELDS = (
@@ -48,36 +47,11 @@ DATETIME_FIELDS = (
     "billingSessionStartDateTime",
     "billingSessionEndDateTime",
 )
-ACCOUNT_WIDE = "*"  # partition key for every app of the account (admin scope, no bot_ids)
 PROGRESS_LOG_SECONDS = 60.0
 # Rows this close to a window's end are remembered for de-duplicating the next window: wide
 # enough for an API that compares fromDate/toDate by the day rather than the instant.
 EDGE_MARGIN = timedelta(days=1)
 _LOWER_HEX = re.compile("[0-9a-f]+")
-
-
-@dataclass(frozen=True)
-class Partition:
-    """One independent slice of the data with its own bookmark: an app, maybe one channel."""
-
-    bot_id: str
-    channel: str | None
-    scope: str
-
-    @property
-    def context(self) -> dict[str, str]:
-        ctx = {"botId": self.bot_id}
-        if self.channel is not None:
-            ctx["channel"] = self.channel
-        return ctx
-
-    @property
-    def quota_holder(self) -> str:
-        # Kore.ai counts app-scope calls per app and admin calls per account.
-        return self.bot_id if self.scope == "bot" else "account"
-
-    def __str__(self) -> str:
-        return " ".join(f"{k}={v}" for k, v in self.context.items())
 
 
 @dataclass(frozen=True)
@@ -124,55 +98,9 @@ class BillingSessionsStream(KoreBillingStream):
 
     # --- settings turned into the plan --------------------------------------------------------
 
-    @cached_property
-    def run_started_at(self) -> datetime:
-        """The bookmark never moves past this instant: later sessions may still be filed."""
-        return datetime.now(tz=ZoneInfo("UTC")).replace(microsecond=0)
-
-    @cached_property
-    def zone(self) -> tzinfo:
-        name = str(self.config["api_timezone"])
-        # The fast datetime path recognises the built-in UTC object.
-        return UTC if name in ("UTC", "Etc/UTC") else ZoneInfo(name)
-
-    @cached_property
-    def kore_partitions(self) -> list[Partition]:
-        scope = str(self.config["api_scope"])
-        bot_ids: list[str] = _distinct(self.config.get("bot_ids"))
-        channels: list[str | None] = [*_distinct(self.config.get("channels"))] or [None]
-        apps = bot_ids or [ACCOUNT_WIDE]
-        return [Partition(bot, channel, scope) for bot in apps for channel in channels]
-
-    @property
-    def partitions(self) -> list[dict] | None:
-        # Partitions are walked by get_records itself, so the SDK sees one context-free sync
-        # and never replays partitions it finds in old state.
-        return None
-
-    def get_replication_key_signpost(self, context: Context | None = None) -> None:
-        # Bookmarks are window ends clamped to the run's start; no signpost needed.
-        return None
-
-    def _increment_stream_state(
-        self, latest_record: Record, *, context: Context | None = None
-    ) -> None:
-        # Rows arrive unordered, so a bookmark taken from records would not be resumable.
-        # Bookmarks advance only when a whole window is done (see _finish_window).
-        return
-
-    @cached_property
-    def start_date(self) -> datetime:
-        return parse_setting_datetime(str(self.config["start_date"]))
-
-    @cached_property
-    def end_date(self) -> datetime | None:
-        """The explicit `end_date`, if any (a bounded backfill)."""
-        value = self.config.get("end_date")
-        return parse_setting_datetime(str(value)) if value else None
-
     def _plan(self, partition: Partition) -> tuple[list[Window], datetime | None]:
         """The windows this run fetches for a partition, and the partition's bookmark."""
-        state = self._saved_state(partition)
+        state = self.saved_state(partition)
         bookmark = None
         if (
             self.replication_method == "INCREMENTAL"
@@ -194,17 +122,6 @@ class BillingSessionsStream(KoreBillingStream):
         fetch_from = max(self.start_date, bookmark or self.start_date) - lookback
         fetch_to = min(self.run_started_at, self.end_date or self.run_started_at)
         return plan_windows(fetch_from, fetch_to, int(self.config["window_days"])), bookmark
-
-    def _saved_state(self, partition: Partition) -> dict[str, t.Any]:
-        """The partition's state from earlier runs, without creating an empty entry."""
-        saved = self.stream_state.get("partitions", [])
-        found = next((p for p in saved if p.get("context") == partition.context), None)
-        if found is None:
-            # The app's bookmark from before `channels` was set, then a stream-level one (a
-            # state written by other tools): better a known point than a full re-backfill.
-            app_only = {"botId": partition.bot_id}
-            found = next((p for p in saved if p.get("context") == app_only), None)
-        return found if found is not None else self.stream_state
 
     def _belongs(self, ends_at: str | None) -> bool:
         """Whether a session's end falls in [start_date, end_date]: the replication key decides.
@@ -515,9 +432,3 @@ def _compact_id(session_id: str) -> bytes | str:
     if _LOWER_HEX.fullmatch(session_id) and len(session_id) % 2 == 0:
         return bytes.fromhex(session_id)
     return session_id
-
-
-def _distinct(values: t.Iterable[str] | None) -> list[str]:
-    """Trimmed, non-blank values, each once, in their order: a repeated app or channel must
-    not fetch (and emit) the same sessions twice."""
-    return list(dict.fromkeys(v.strip() for v in values or [] if v and v.strip()))
