@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import email.utils
 import json
+import logging
+import random
 import threading
 import time
 import typing as t
@@ -33,6 +35,17 @@ ADMIN_PATH = "/api/public/bots/getBillingSessionsDetails"
 LEGACY_ADMIN_PATH = "/api/public/getBillingSessionsDetails"
 
 MAX_RETRY_AFTER_SECONDS = 3600.0  # the hourly quota rolls within an hour
+MAX_BACKOFF_SECONDS = 300.0
+QUOTA_WAIT_LOG_SECONDS = 5.0
+JITTER_FRACTION = 0.1  # spreads retries of parallel workers without changing the wait much
+RETRIED_ERRORS = (
+    ConnectionResetError,
+    RetriableAPIError,
+    requests.exceptions.Timeout,
+    requests.exceptions.ConnectionError,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+)
 
 ADVICE = {
     HTTPStatus.BAD_REQUEST: "the API rejected the request; check start_date, end_date, "
@@ -82,6 +95,23 @@ def retry_after_seconds(response: requests.Response | None, now: float | None = 
     return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
 
 
+def jittered(wait: float) -> float:
+    """The wait plus up to JITTER_FRACTION of it: never shorter, never much longer."""
+    return wait * (1 + random.uniform(0, JITTER_FRACTION))  # noqa: S311 - not a secret
+
+
+# SDK lines that this tap replaces with truer ones of its own: the starting bookmark per
+# partition (the SDK's names start_date), and one line per failure without a preamble.
+_REPLACED_SDK_LINES = (
+    "An unhandled error occurred while syncing",
+    "Starting incremental sync of",
+)
+
+
+def _drop_replaced_sdk_lines(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith(_REPLACED_SDK_LINES)
+
+
 class KoreBillingStream(RESTStream):
     """What every Kore.ai billing stream shares: settings turned into partitions and dates,
     auth, the per-quota-holder limiter, retries and error messages. Each stream walks its own
@@ -93,7 +123,10 @@ class KoreBillingStream(RESTStream):
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         self._sessions = threading.local()
+        self._counter_lock = threading.Lock()
+        self.requests_sent = self.retries = self.throttled = 0
         super().__init__(*args, **kwargs)
+        self.logger.addFilter(_drop_replaced_sdk_lines)
 
     # --- settings turned into the plan --------------------------------------------------------
 
@@ -177,8 +210,20 @@ class KoreBillingStream(RESTStream):
             [
                 (int(self.config["requests_per_minute"]), 60.0),
                 (int(self.config["requests_per_hour"]), 3600.0),
-            ]
+            ],
+            on_wait=self._log_quota_wait,
         )
+
+    def _log_quota_wait(self, holder: str, seconds: float) -> None:
+        # Short waits pace every request at the quota; only a long pause needs explaining.
+        if seconds >= QUOTA_WAIT_LOG_SECONDS:
+            self.logger.info(
+                "Waiting %.0f s for the quota of %s (requests_per_minute %s, requests_per_hour %s)",
+                seconds,
+                "the account" if holder == "account" else f"app {holder}",
+                self.config["requests_per_minute"],
+                self.config["requests_per_hour"],
+            )
 
     @property
     def timeout(self) -> float:  # type: ignore[override]
@@ -187,30 +232,65 @@ class KoreBillingStream(RESTStream):
     def backoff_max_tries(self) -> int:
         return int(self.config["retry_attempts"])
 
+    def request_decorator(self, func: t.Callable) -> t.Callable:
+        # backoff's own log lines ("Backing off _post_once(...)", "Giving up ...") would repeat
+        # ours and print function internals; backoff_handler logs each retry once instead.
+        return backoff.on_exception(
+            self.backoff_wait_generator,
+            RETRIED_ERRORS,
+            max_tries=self.backoff_max_tries,
+            on_backoff=self.backoff_handler,
+            jitter=None,
+            logger=None,
+        )(func)
+
     def backoff_wait_generator(self) -> t.Generator[float, t.Any, None]:
-        """Exponential waits, replaced by the server's `Retry-After` when it sends one."""
+        """Exponential waits with a little jitter, replaced by the server's `Retry-After`
+        (honoured exactly) when it sends one."""
         initial = float(self.config["retry_initial_delay"])
         attempt = 0
         exception = yield  # type: ignore[misc]  # backoff primes the generator first
         while True:
             response = getattr(exception, "response", None)
             asked = retry_after_seconds(response)
-            exception = yield asked if asked > 0 else min(initial * 2**attempt, 300.0)
+            if asked > 0:
+                wait = asked
+            else:
+                wait = jittered(min(initial * 2**attempt, MAX_BACKOFF_SECONDS))
+            exception = yield wait
             attempt += 1
-
-    def backoff_jitter(self, value: float) -> float:
-        # A little jitter spreads retries of parallel jobs; never wait less than asked.
-        return backoff.random_jitter(value) if value > 0 else value
 
     def backoff_handler(self, details: Details) -> None:
         exc = details.get("exception")
         response = getattr(exc, "response", None)
+        throttled = response is not None and response.status_code == HTTPStatus.TOO_MANY_REQUESTS
+        with self._counter_lock:
+            self.retries += 1
+            self.throttled += throttled
         cause = f"HTTP {response.status_code}" if response is not None else type(exc).__name__
         self.logger.warning(
-            "Retrying in %.1f s after try %d: %s",
+            "Retrying in %.2f s after %s (try %d of %d next)",
             details.get("wait") or 0.0,
-            details.get("tries"),
             cause,
+            int(details.get("tries") or 0) + 1,
+            self.backoff_max_tries(),
+        )
+
+    def check_connection(self) -> str:
+        """Prove, in a request or two per partition, that this stream can be read; say what
+        was checked. Raises TapKoreBillingError with the reason otherwise."""
+        raise NotImplementedError
+
+    def log_summary(self, records: int, seconds: float) -> None:
+        """The stream's last line: what it cost."""
+        self.logger.info(
+            "Stream %s done: %d records, %d requests, %d retries (%d throttled by 429) in %.1f s",
+            self.name,
+            records,
+            self.requests_sent,
+            self.retries,
+            self.throttled,
+            seconds,
         )
 
     def validate_response(self, response: requests.Response) -> None:
@@ -235,6 +315,8 @@ class KoreBillingStream(RESTStream):
         return self.request_decorator(self._post_once)  # type: ignore[arg-type,return-value]
 
     def _post_once(self, path: str, body: dict[str, t.Any], holder: str) -> dict[str, t.Any]:
+        with self._counter_lock:
+            self.requests_sent += 1
         with self.limiter.slot(holder):
             response = self.requests_session.post(
                 self.url_base + path,

@@ -29,11 +29,13 @@ class RollingLimiter:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        on_wait: Callable[[str, float], None] | None = None,
     ) -> None:
         self._limits = [(count, seconds) for count, seconds in limits if count > 0]
         self._longest = max((seconds for _, seconds in self._limits), default=0.0)
         self._clock = clock
         self._sleep = sleep
+        self._on_wait = on_wait
         self._calls: dict[str, list[float]] = {}
         self._lock = threading.Lock()
 
@@ -67,6 +69,8 @@ class RollingLimiter:
                     # Reserve at `now` so concurrent callers see the call in flight.
                     bisect.insort(calls, now)
                     break
+            if self._on_wait is not None:
+                self._on_wait(holder, wait)
             self._sleep(wait)
             waited += wait
         try:

@@ -5,25 +5,34 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import os
+import re
 import sys
 import typing as t
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import click
 from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities, TapCapabilities
+from singer_sdk.plugin_base import JSONSchemaValidator
+from singer_sdk.tap_base import CliTestOptionValue
 
+from tap_kore_billing.client import KoreBillingStream
 from tap_kore_billing.datetimes import parse_setting_datetime
 from tap_kore_billing.errors import TapKoreBillingError
+from tap_kore_billing.inputs import prepare_arguments
 from tap_kore_billing.streams import BillingSessionsStream
-from tap_kore_billing.writer import BufferedMsgSpecWriter
+from tap_kore_billing.writer import BufferedMsgSpecWriter, DownstreamClosedError
 
 if t.TYPE_CHECKING:
+    from jsonschema import ValidationError
     from singer_sdk.streams import Stream
 
 LOOPBACK_HOSTS = {"localhost"}
+SECRET_SETTINGS = ("client_secret", "auth_token")
 
 
 class TapKoreBilling(Tap):
@@ -188,32 +197,79 @@ class TapKoreBilling(Tap):
     ).to_dict()
 
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        coerce_errors = coerce_settings(self._config, self.config_jsonschema["properties"])
-        try:
-            errors = super()._validate_config(raise_errors=False)
-        except ValueError as exc:
-            errors = [str(exc)]
-        errors = [_without_secret_values(e) for e in coerce_errors + errors]
-        if not errors:
-            errors = settings_errors(self.config)
+        """Every problem with the settings in one pass, each once, in plain words.
+
+        Also fills in defaults, as the SDK's validator does.
+        """
+        schema = self.config_jsonschema
+        self.append_builtin_config(schema)
+        errors = coerce_settings(self._config, schema["properties"])
+        errors += [
+            _plain_words(error) for error in JSONSchemaValidator(schema).iter_errors(self._config)
+        ]
+        errors = _one_per_setting(errors + settings_errors(self._config))
         if errors and raise_errors:
             raise ConfigValidationError(
                 "Config validation failed", errors=errors, schema=self.config_jsonschema
             )
+        if not errors and self.logger.isEnabledFor(logging.DEBUG):
+            shown = {
+                name: "(set)" if name in SECRET_SETTINGS and value else value
+                for name, value in self._config.items()
+                if name in OWN_SETTINGS
+            }
+            self.logger.debug(
+                "Settings in effect: %s", json.dumps(shown, sort_keys=True, default=str)
+            )
         return errors
+
+    def load_state(self, state: dict[str, t.Any]) -> None:
+        # A whole STATE message, as the tap prints it, holds the state in its `value`.
+        if state.get("type") == "STATE" and isinstance(state.get("value"), dict):
+            state = state["value"]
+        super().load_state(state)
+
+    @classmethod
+    def cb_test(cls, ctx: click.Context, param: click.Option, value: str) -> None:
+        """`--test`: a real connection check instead of the SDK's one-record sync."""
+        if value == CliTestOptionValue.Schema.value:
+            super().cb_test(ctx, param, value)
+            return
+        if value == CliTestOptionValue.Disabled.value:
+            return
+        config = ctx.params.get("config")
+        tap = cls(
+            config=config.config if config else {},
+            parse_env_config=bool(config and config.parse_env),
+            validate_config=True,
+        )
+        tap.check_connection()
+        ctx.exit()
+
+    def check_connection(self) -> None:
+        """A request or two per partition and stream that prove host, credentials, scope and
+        each app, whatever start_date is; no records, no state."""
+        checked = [
+            stream.check_connection()
+            for stream in self.streams.values()
+            if isinstance(stream, KoreBillingStream)
+        ]
+        self.logger.info("Connection test passed: %s", "; ".join(checked))
 
     def discover_streams(self) -> list[Stream]:
         return [BillingSessionsStream(self)]
 
 
-SECRET_SETTINGS = ("client_secret", "auth_token")
+# The tap's own settings (not the SDK's stream-map ones, whose values may hold salts).
+OWN_SETTINGS = frozenset(TapKoreBilling.config_jsonschema["properties"])
 
 
 def coerce_settings(config: dict[str, t.Any], properties: dict[str, t.Any]) -> list[str]:
-    """Turn text into numbers and lists where the schema wants them, in place.
+    """Turn text into numbers, booleans and lists where the schema wants them, in place.
 
-    Environment variables (`--config ENV`, Meltano) carry every value as text; the SDK converts
-    integers and arrays but not numbers. Arrays may come as JSON or comma-separated text.
+    Environment variables (`--config ENV`, Meltano) carry every value as text, and Meltano
+    passes fractional numbers as text (its `decimal` kind cannot be serialised). Arrays may
+    come as JSON or comma-separated text.
     """
     errors = []
     for name, schema in properties.items():
@@ -221,25 +277,86 @@ def coerce_settings(config: dict[str, t.Any], properties: dict[str, t.Any]) -> l
         if not isinstance(value, str):
             continue
         types = schema.get("type", [])
+        text = value.strip()
         try:
             if "integer" in types:
-                config[name] = int(value.strip())
+                config[name] = _whole_number(text)
             elif "number" in types:
-                config[name] = float(value.strip())
+                config[name] = float(text)
+            elif "boolean" in types:
+                config[name] = _boolean(text)
             elif "array" in types:
-                text = value.strip()
                 config[name] = json.loads(text) if text.startswith("[") else text.split(",")
         except ValueError:
-            errors.append(f"setting `{name}` is {value!r}, not a {'/'.join(types)}")
+            shown = "(hidden)" if name in SECRET_SETTINGS else repr(value)
+            errors.append(f"setting `{name}` is {shown}, not {_kind_words(types)}")
     return errors
 
 
-def _without_secret_values(error: str) -> str:
-    # JSON Schema messages quote the offending value: never for a secret.
-    for name in SECRET_SETTINGS:
-        if f"'{name}'" in error or f"`{name}`" in error:
-            return f"setting `{name}` must be a string"
-    return error
+def _whole_number(text: str) -> int:
+    # "30" and "30.0" (what some tools write for whole numbers) are 30; "1.5" is not.
+    number = float(text)
+    if not number.is_integer():
+        raise ValueError(text)
+    return int(number)
+
+
+def _boolean(text: str) -> bool:
+    lowered = text.lower()
+    if lowered in ("true", "1", "yes", "on"):
+        return True
+    if lowered in ("false", "0", "no", "off"):
+        return False
+    raise ValueError(text)
+
+
+_KIND_WORDS = {
+    "integer": "a whole number",
+    "number": "a number",
+    "string": "text",
+    "boolean": "true or false",
+    "array": "a list",
+    "object": "an object",
+}
+
+
+def _kind_words(types: str | list[str]) -> str:
+    names = [types] if isinstance(types, str) else [n for n in types if n != "null"]
+    return " or ".join(_KIND_WORDS.get(n, n) for n in names) or "a valid value"
+
+
+def _plain_words(error: ValidationError) -> str:  # noqa: PLR0911 - one sentence per rule
+    """One JSON Schema error as a sentence about the setting; never a secret's value."""
+    path = [str(part) for part in error.absolute_path]
+    if error.validator == "required":
+        message = str(error.message)
+        missing = message.split("'")[1] if "'" in message else "?"
+        return f"setting `{'.'.join([*path, missing])}` is required"
+    name = ".".join(path) or "?"
+    value = "(hidden)" if name in SECRET_SETTINGS else repr(error.instance)
+    rule = error.validator_value
+    if error.validator == "type":
+        return f"setting `{name}` is {value}, not {_kind_words(rule)}"
+    if error.validator in ("minimum", "exclusiveMinimum"):
+        return f"setting `{name}` is {value}, below the minimum {rule}"
+    if error.validator in ("maximum", "exclusiveMaximum"):
+        return f"setting `{name}` is {value}, above the maximum {rule}"
+    if error.validator == "enum":
+        return f"setting `{name}` is {value}, not one of {', '.join(map(str, rule))}"
+    if error.validator == "format":
+        return f"setting `{name}` is {value}, not a valid {rule}"
+    if name in SECRET_SETTINGS:
+        return f"setting `{name}` is not valid"
+    return f"setting `{name}`: {error.message}"
+
+
+def _one_per_setting(errors: list[str]) -> list[str]:
+    """The first problem found with each setting; the others would only repeat it."""
+    kept: dict[str, str] = {}
+    for error in errors:
+        match = re.match(r"settings? `([^`]+)`", error)
+        kept.setdefault(match.group(1) if match else error, error)
+    return list(kept.values())
 
 
 def settings_errors(config: t.Mapping[str, t.Any]) -> list[str]:
@@ -315,17 +432,36 @@ def main() -> None:
     """Console script: the SDK's command line, with failures as one clear line, exit 1."""
     logger = logging.getLogger(TapKoreBilling.name)
     try:
-        TapKoreBilling.cli()
+        args, notes = prepare_arguments(sys.argv[1:])
+        for note in notes:
+            _early_log(logger, logging.INFO, note)
+        TapKoreBilling.cli(args=args)
     except ConfigValidationError as exc:
         for error in exc.errors or [str(exc)]:
-            logger.error("%s", error)
+            _early_log(logger, logging.ERROR, error)
+        sys.exit(1)
+    except DownstreamClosedError as exc:
+        # Keep Python from printing another error while flushing the closed pipe at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _early_log(logger, logging.ERROR, f"tap-kore-billing stopped: {exc}")
         sys.exit(1)
     except (TapKoreBillingError, FatalAPIError) as exc:
-        logger.error("tap-kore-billing failed: %s", exc)
+        _early_log(logger, logging.ERROR, f"tap-kore-billing failed: {exc}")
         sys.exit(1)
     except Exception as exc:  # noqa: BLE001 - anything else still ends as one line, not a traceback
-        logger.error("tap-kore-billing failed: %s: %s", type(exc).__name__, exc)
+        _early_log(logger, logging.ERROR, f"tap-kore-billing failed: {type(exc).__name__}: {exc}")
         sys.exit(1)
+
+
+def _early_log(logger: logging.Logger, level: int, message: str) -> None:
+    # Before the SDK has set up logging (a bad file), use the same line format it uses.
+    if not logging.getLogger().handlers and not logger.handlers:
+        logging.basicConfig(
+            format="%(asctime)s | %(levelname)-8s | %(name)-30s | %(message)s",
+            stream=sys.stderr,
+            level=logging.INFO,
+        )
+    logger.log(level, "%s", message)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,12 @@ import sys
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.singerlib import Message, RecordMessage
 
+from tap_kore_billing.errors import TapKoreBillingError
+
+
+class DownstreamClosedError(TapKoreBillingError):
+    """The target (or a pipe such as `| head`) stopped reading the tap's output."""
+
 
 class BufferedMsgSpecWriter(MsgSpecWriter):
     """A flush per record is a system call per record; a flush per STATE keeps what matters.
@@ -17,6 +23,12 @@ class BufferedMsgSpecWriter(MsgSpecWriter):
     """
 
     def write_message(self, message: Message) -> None:
-        sys.stdout.buffer.write(self.format_message(message))
-        if not isinstance(message, RecordMessage):
-            sys.stdout.flush()
+        try:
+            sys.stdout.buffer.write(self.format_message(message))
+            if not isinstance(message, RecordMessage):
+                sys.stdout.flush()
+        except BrokenPipeError:
+            raise DownstreamClosedError(
+                "the downstream target stopped reading the tap's output (broken pipe); it "
+                "crashed or was closed. Only the STATE messages it received are valid"
+            ) from None

@@ -48,8 +48,14 @@ def test_bookmark_never_passes_the_run_start_and_never_goes_back(sandbox, tmp_pa
     started = datetime.now(tz=UTC)
     first = run_tap(tmp_path, sandbox_config(sandbox))
     finished = datetime.now(tz=UTC)
-    for value in first.bookmarks().values():
-        assert started - timedelta(seconds=2) <= datetime.fromisoformat(value) <= finished
+    partitions = first.final_state["bookmarks"]["billing_sessions"]["partitions"]
+    for entry in partitions:
+        # The bookmark is the newest session the API has shown for the app...
+        newest = max(s["end"] for s in sandbox.expected(bot_id=entry["context"]["botId"]))
+        assert datetime.fromisoformat(entry["replication_key_value"]) == newest
+        # ...and the app was read completely up to the run's start, not past it.
+        checked = datetime.fromisoformat(entry["checked_through"])
+        assert started - timedelta(seconds=2) <= checked <= finished
 
     # A bounded re-run of an old quarter must not move the bookmark backwards.
     again = run_tap(
@@ -98,7 +104,9 @@ def test_end_date_bounds_the_run_and_start_date_moved_earlier_changes_nothing(sa
         <= datetime.fromisoformat(end_date)
     }
     assert set(run.ids) == expected
-    assert set(run.bookmarks().values()) == {end_date}
+    partitions = run.final_state["bookmarks"]["billing_sessions"]["partitions"]
+    assert {p["checked_through"] for p in partitions} == {end_date}
+    assert max(run.bookmarks().values()) <= end_date
 
     earlier = run_tap(
         tmp_path,
@@ -106,8 +114,9 @@ def test_end_date_bounds_the_run_and_start_date_moved_earlier_changes_nothing(sa
         state=run.final_state,
     )
     assert earlier.exit_code == 0, earlier.stderr
-    # Only the lookback before the bookmark is read again, not everything since 2020.
-    floor = datetime.fromisoformat(end_date) - timedelta(hours=24)
+    # Only the lookback (and an hour for sessions' length) before the bookmark is read again,
+    # not everything since 2020.
+    floor = datetime.fromisoformat(min(run.bookmarks().values())) - timedelta(hours=25)
     assert all(
         datetime.fromisoformat(r["billingSessionEndDateTime"]) >= floor for r in earlier.records
     )

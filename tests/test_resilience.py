@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from datetime import datetime, timezone
 
@@ -127,3 +128,8 @@ def test_limits_at_the_servers_quota_avoid_429_and_above_it_still_complete(tmp_p
     assert above_run.exit_code == 0, above_run.stderr
     assert above_stats["throttled"] > 0
     assert_exactly_once(above_run, expected)
+    # Each Retry-After (whole seconds from the emulator) is waited exactly: no jitter on top,
+    # never shortened.
+    waits = re.findall(r"Retrying in ([\d.]+) s after HTTP 429", above_run.stderr)
+    assert waits
+    assert all(float(wait) == int(float(wait)) >= 1 for wait in waits)

@@ -176,6 +176,14 @@ def _non_negative_float(value: object) -> float:
     return number
 
 
+def _optional_epoch(value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return _parse_date_text(value).timestamp()  # type: ignore[union-attr]
+    return float(value)  # type: ignore[arg-type]
+
+
 def _non_empty_str(value: object) -> str:
     if not isinstance(value, str) or not value:
         raise ValueError("must be a non-empty string")
@@ -209,6 +217,13 @@ RUNTIME_KNOBS: dict[str, Callable[[object], object]] = {
     "client_secret": _non_empty_str,
     "corrupt_ids": _id_set,
     "stall_after_skip": _optional_limit,
+    # Publication: a session is served only `publication_delay_hours` after it ends, and a
+    # deterministic `late_fraction` of them `late_delay_hours` later still, as of `clock`
+    # (epoch seconds; None means the real time).
+    "publication_delay_hours": _non_negative_float,
+    "late_fraction": _rate,
+    "late_delay_hours": _non_negative_float,
+    "clock": _optional_epoch,
 }
 # What a row listed in `corrupt_ids` carries instead of its billingSessionEndDateTime.
 CORRUPT_DATETIME = "31-02-2024 25:61:00 xm"
@@ -466,6 +481,10 @@ class Sandbox:
                 "client_secret": client_secret or secrets.token_hex(32),
                 "corrupt_ids": (),
                 "stall_after_skip": None,
+                "publication_delay_hours": 0.0,
+                "late_fraction": 0.0,
+                "late_delay_hours": 0.0,
+                "clock": None,
             }
         )
         self._data: Dataset = generate(
@@ -751,6 +770,8 @@ class Sandbox:
             raise ApiError(400, "channel must be a string")
         lo, hi = _epoch_bounds(from_dt, to_dt)
         matches = self._matches(bot_ids, lo, hi, channel or None)
+        if knobs["publication_delay_hours"] or knobs["late_fraction"]:
+            matches = [s for s in matches if self._published(s, knobs)]
         page = matches[skip : skip + limit]
         more = b"true" if skip + len(page) < len(matches) else b"false"
         stall = knobs["stall_after_skip"]
@@ -769,6 +790,27 @@ class Sandbox:
             )
         )
         return Reply(200, payload, rows=len(page))
+
+    @staticmethod
+    def _published(session: Session, knobs: dict[str, Any]) -> bool:
+        """Whether the API shows a session yet: billing data is published after a delay."""
+        now = knobs["clock"] if knobs["clock"] is not None else time.time()
+        delay = knobs["publication_delay_hours"]
+        # The late ones are a fixed subset: the same sessions are late in every query.
+        if session.order < knobs["late_fraction"] * 2**64:
+            delay += knobs["late_delay_hours"]
+        return session.end + delay * 3600 <= now
+
+    def published_expected(self, **filters: Any) -> list[dict]:
+        """`expected()` limited to the sessions the API shows now (see publication knobs)."""
+        with self._lock:
+            knobs = dict(self._knobs)
+            by_id = {s.id: s for s in self._data.visible}
+        return [
+            row
+            for row in self.expected(**filters)
+            if self._published(by_id[row["billingSessionId"]], knobs)
+        ]
 
     @staticmethod
     def _row_blob(session: Session, knobs: dict[str, Any]) -> bytes:

@@ -17,6 +17,7 @@ from singer_sdk import SchemaDirectory, StreamSchema
 from singer_sdk.exceptions import RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
+from tap_kore_billing.bookmarks import PartitionBookmark
 from tap_kore_billing.client import (
     ADMIN_PATH,
     BOT_PATH,
@@ -60,7 +61,7 @@ class PartitionPlan:
 
     partition: Partition
     windows: list[Window]
-    bookmark: datetime | None
+    bookmark: PartitionBookmark
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,8 @@ class WindowDone:
     seconds: float
     duplicates: int
     outside: int
+    newest_end: str | None = None
+    longest: timedelta = timedelta(0)
     complete: bool = True
 
 
@@ -98,30 +101,31 @@ class BillingSessionsStream(KoreBillingStream):
 
     # --- settings turned into the plan --------------------------------------------------------
 
-    def _plan(self, partition: Partition) -> tuple[list[Window], datetime | None]:
-        """The windows this run fetches for a partition, and the partition's bookmark."""
-        state = self.saved_state(partition)
-        bookmark = None
-        if (
-            self.replication_method == "INCREMENTAL"
-            and state.get("replication_key") == REPLICATION_KEY
-            and state.get("replication_key_value")
-        ):
-            value = state["replication_key_value"]
+    def _plan(self, partition: Partition) -> PartitionPlan:
+        """The windows this run fetches for a partition, from its bookmark."""
+        bookmark = PartitionBookmark()
+        if self.replication_method == "INCREMENTAL":
             try:
-                bookmark = parse_setting_datetime(str(value))
+                bookmark = PartitionBookmark.from_state(
+                    self.saved_state(partition), REPLICATION_KEY
+                )
             except ValueError as exc:
                 raise TapKoreBillingError(
-                    f"state for partition {partition}: replication_key_value {value!r} is not "
-                    "an ISO 8601 date-time; fix or clear the state (meltano state clear)"
+                    f"state for partition {partition}: {exc}; fix or clear the state "
+                    "(meltano state clear)"
                 ) from exc
-        # Fetch from `lookback_hours` before the bookmark (or start_date): sessions the API
-        # shows late, or files by their start time, are still in the windows. A start_date
-        # moved earlier changes nothing once a bookmark exists.
+        # A start_date moved earlier changes nothing once a bookmark exists.
         lookback = timedelta(hours=float(self.config["lookback_hours"]))
-        fetch_from = max(self.start_date, bookmark or self.start_date) - lookback
         fetch_to = min(self.run_started_at, self.end_date or self.run_started_at)
-        return plan_windows(fetch_from, fetch_to, int(self.config["window_days"])), bookmark
+        window_days = int(self.config["window_days"])
+        windows = [
+            window
+            for low, high in bookmark.fetch_ranges(
+                start_date=self.start_date, fetch_to=fetch_to, lookback=lookback
+            )
+            for window in plan_windows(low, high, window_days)
+        ]
+        return PartitionPlan(partition, windows, bookmark)
 
     def _belongs(self, ends_at: str | None) -> bool:
         """Whether a session's end falls in [start_date, end_date]: the replication key decides.
@@ -146,25 +150,26 @@ class BillingSessionsStream(KoreBillingStream):
 
     def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
         """Records of every partition; partitions are fetched in parallel, written here."""
-        plans = []
-        for partition in self.kore_partitions:
-            windows, bookmark = self._plan(partition)
-            if windows:
-                plans.append(PartitionPlan(partition, windows, bookmark))
-            else:
-                self.logger.info(
-                    "Partition %s: nothing to fetch (bookmark %s)",
-                    partition,
-                    bookmark.isoformat() if bookmark else "none",
-                )
-        total_windows = sum(len(plan.windows) for plan in plans)
-        done = rows_so_far = 0
+        started = time.monotonic()
+        plans = [self._plan(partition) for partition in self.kore_partitions]
+        for plan in plans:
+            self.logger.info(
+                "Partition %s: bookmark %s; reading %s",
+                plan.partition,
+                plan.bookmark.describe(),
+                _describe_windows(plan.windows),
+            )
+        bookmarks = {plan.partition: plan.bookmark for plan in plans}
+        windows_done: dict[Partition, int] = dict.fromkeys(bookmarks, 0)
+        records = 0
         # Partitions with a window the API cut short: their bookmark stays before it, so the
         # next run reads it again instead of leaving a gap.
         held_back: set[Partition] = set()
         workers = int(self.config["max_workers"])
-        for event in run_parallel(plans, self._fetch_partition, workers=workers):
+        busy = [plan for plan in plans if plan.windows]
+        for event in run_parallel(busy, self._fetch_partition, workers=workers):
             if isinstance(event, list):
+                records += len(event)
                 yield from event
                 continue
             partition = event.plan.partition
@@ -178,24 +183,57 @@ class BillingSessionsStream(KoreBillingStream):
                 )
             if partition not in held_back:
                 # Every row of the window has been written by now: the bookmark may move.
-                self._finish_window(partition, event.window, event.plan.bookmark)
-            done += 1
-            rows_so_far += event.rows
+                bookmarks[partition] = bookmarks[partition].advanced(
+                    newest_end=parse_setting_datetime(event.newest_end)
+                    if event.newest_end
+                    else None,
+                    longest=event.longest,
+                    read_through=event.window.end,
+                    run_started_at=self.run_started_at,
+                )
+                self._save_bookmark(partition, bookmarks[partition])
+            windows_done[partition] += 1
             self.logger.info(
                 "Partition %s window %d/%d %s: %d rows, %d requests, %.1f s "
-                "(skipped: %d repeated, %d ending outside start_date..end_date); "
-                "%d rows so far",
-                event.plan.partition,
-                done,
-                total_windows,
+                "(skipped: %d repeated, %d ending outside start_date..end_date)",
+                partition,
+                windows_done[partition],
+                len(event.plan.windows),
                 event.window,
                 event.rows,
                 event.requests,
                 event.seconds,
                 event.duplicates,
                 event.outside,
-                rows_so_far,
             )
+        self.log_summary(records, time.monotonic() - started)
+
+    def check_connection(self) -> str:
+        """One one-row request per partition over the last day."""
+        window = Window(self.run_started_at - timedelta(days=1), self.run_started_at)
+        for partition in self.kore_partitions:
+            body: dict[str, t.Any] = {
+                "fromDate": to_api_timestamp(window.start),
+                "toDate": to_api_timestamp(window.end),
+                "limit": 1,
+                "skip": 0,
+            }
+            if partition.channel is not None:
+                body["channel"] = partition.channel
+            self._request_page(partition, window, body)
+        partitions = ", ".join(map(str, self.kore_partitions))
+        return (
+            f"{self.name} read with {self.config['api_scope']} scope at {self.url_base} "
+            f"for {partitions} ({self.requests_sent} requests)"
+        )
+
+    def _save_bookmark(self, partition: Partition, bookmark: PartitionBookmark) -> None:
+        if self.replication_method != "INCREMENTAL":
+            return
+        state = self.state_manager.get_context_state(partition.context)
+        state.update(bookmark.to_state(REPLICATION_KEY))
+        self.state_manager.is_flushed = False
+        self._write_state_message()
 
     def _fetch_partition(
         self, plan: PartitionPlan
@@ -213,6 +251,8 @@ class BillingSessionsStream(KoreBillingStream):
             edge_floor = to_iso(window.end - EDGE_MARGIN)
             requests_made = duplicates = outside = 0
             complete = True
+            newest_end = ""
+            longest = timedelta(0)
             for page_rows, pages_so_far, cut_short in self._pages(partition, window):
                 requests_made = pages_so_far
                 complete = complete and not cut_short
@@ -234,6 +274,12 @@ class BillingSessionsStream(KoreBillingStream):
                         outside += 1
                         continue
                     batch.append(record)
+                    if ends_at:
+                        newest_end = max(newest_end, ends_at)
+                        begun = record["billingSessionStartDateTime"]
+                        if begun:
+                            span = _fromiso(ends_at) - _fromiso(begun)
+                            longest = max(longest, span)
                 if batch:
                     yield batch
                 if page_rows and repeated == len(page_rows):
@@ -254,23 +300,11 @@ class BillingSessionsStream(KoreBillingStream):
                 seconds=time.monotonic() - started,
                 duplicates=duplicates,
                 outside=outside,
+                newest_end=newest_end or None,
+                longest=longest,
                 complete=complete,
             )
             previous_ids = near_edge
-
-    def _finish_window(
-        self, partition: Partition, window: Window, bookmark: datetime | None
-    ) -> None:
-        if self.replication_method != "INCREMENTAL":
-            return
-        new_value = min(window.end, self.run_started_at)
-        if bookmark is not None and new_value <= bookmark:
-            return  # never backwards
-        state = self.state_manager.get_context_state(partition.context)
-        state["replication_key"] = REPLICATION_KEY
-        state["replication_key_value"] = to_iso(new_value)
-        self.state_manager.is_flushed = False
-        self._write_state_message()
 
     def _pages(
         self, partition: Partition, window: Window
@@ -415,6 +449,17 @@ class BillingSessionsStream(KoreBillingStream):
                 "Schema drift: the API sent fields the schema does not have, not extracted: %s",
                 ", ".join(sorted(new)),
             )
+
+
+_fromiso = datetime.fromisoformat
+
+
+def _describe_windows(windows: list[Window]) -> str:
+    if not windows:
+        return "nothing to fetch"
+    if len(windows) <= 2:
+        return f"{len(windows)} window{'s' * (len(windows) > 1)} " + ", ".join(map(str, windows))
+    return f"{len(windows)} windows, {windows[0]} ... {windows[-1]}"
 
 
 def _as_text(value: object) -> str:

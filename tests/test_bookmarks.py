@@ -1,0 +1,199 @@
+"""Bookmarks follow what the API has shown: late publications, idle partitions, old states."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from conftest import run_tap, sandbox_config
+
+from tap_kore_billing.bookmarks import PartitionBookmark
+from tap_kore_billing.sandbox import Sandbox
+
+UTC = timezone.utc
+KEY = "billingSessionEndDateTime"
+DAY = timedelta(days=1)
+
+
+def _dt(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+# --- the pure part ------------------------------------------------------------------------------
+
+
+def test_an_active_partition_reads_one_range_from_the_lookback_before_its_newest_session():
+    bookmark = PartitionBookmark(
+        newest_shown=_dt("2024-03-10T12:00:00+00:00"),
+        checked_through=_dt("2024-03-12T12:00:00+00:00"),
+        longest_session=timedelta(minutes=40),
+    )
+    ranges = bookmark.fetch_ranges(
+        start_date=_dt("2024-01-01T00:00:00+00:00"),
+        fetch_to=_dt("2024-03-12T13:00:00+00:00"),
+        lookback=timedelta(hours=48),
+    )
+    # 48 h lookback plus an hour for an API that selects sessions by their start.
+    assert ranges == [(_dt("2024-03-08T11:00:00+00:00"), _dt("2024-03-12T13:00:00+00:00"))]
+
+
+def test_an_idle_partition_reads_around_its_last_session_and_the_recent_lookback_only():
+    bookmark = PartitionBookmark(
+        newest_shown=_dt("2024-01-05T00:00:00+00:00"),
+        checked_through=_dt("2024-06-01T00:00:00+00:00"),
+    )
+    ranges = bookmark.fetch_ranges(
+        start_date=_dt("2024-01-01T00:00:00+00:00"),
+        fetch_to=_dt("2024-06-01T06:00:00+00:00"),
+        lookback=timedelta(hours=24),
+    )
+    assert ranges == [
+        (_dt("2024-01-03T23:00:00+00:00"), _dt("2024-01-06T01:00:00+00:00")),
+        (_dt("2024-05-30T23:00:00+00:00"), _dt("2024-06-01T06:00:00+00:00")),
+    ]
+
+
+def test_a_state_from_the_previous_release_is_read_as_checked_through():
+    old = {"replication_key": KEY, "replication_key_value": "2024-06-01T00:00:00+00:00"}
+    bookmark = PartitionBookmark.from_state(old, KEY)
+    assert bookmark == PartitionBookmark(checked_through=_dt("2024-06-01T00:00:00+00:00"))
+    again = PartitionBookmark.from_state(bookmark.to_state(KEY), KEY)
+    assert again.checked_through == bookmark.checked_through
+
+
+def test_bookmarks_never_move_back_nor_past_the_run_start():
+    run_start = _dt("2024-06-01T00:00:00+00:00")
+    bookmark = PartitionBookmark(
+        newest_shown=_dt("2024-05-01T00:00:00+00:00"),
+        checked_through=_dt("2024-05-20T00:00:00+00:00"),
+    )
+    older = bookmark.advanced(
+        newest_end=_dt("2024-04-01T00:00:00+00:00"),
+        longest=timedelta(0),
+        read_through=_dt("2024-04-02T00:00:00+00:00"),
+        run_started_at=run_start,
+    )
+    assert older == bookmark
+    future = bookmark.advanced(
+        newest_end=_dt("2024-07-01T00:00:00+00:00"),
+        longest=timedelta(hours=2),
+        read_through=_dt("2024-07-02T00:00:00+00:00"),
+        run_started_at=run_start,
+    )
+    assert future.newest_shown == run_start
+    assert future.checked_through == run_start
+    assert future.longest_session == timedelta(hours=2)
+
+
+def test_a_corrupt_bookmark_is_refused():
+    with pytest.raises(ValueError, match="not an ISO 8601"):
+        PartitionBookmark.from_state(
+            {"replication_key": KEY, "replication_key_value": "yesterday", "checked_through": "x"},
+            KEY,
+        )
+
+
+# --- against the emulator -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("filter_field", ["start", "end"])
+def test_sessions_published_days_late_are_picked_up_by_the_next_run(tmp_path, filter_field):
+    # The API shows a session two days after it ends, and a fifth of them a day later still.
+    with Sandbox(
+        seed=31,
+        apps=2,
+        sessions=3000,
+        start=datetime(2024, 1, 1, tzinfo=UTC),
+        end=datetime(2024, 3, 1, tzinfo=UTC),
+        max_page_size=50,
+        filter_field=filter_field,
+    ) as sb:
+        sb.configure(
+            publication_delay_hours=48,
+            late_fraction=0.2,
+            late_delay_hours=24,
+            clock="2024-02-10T00:00:00Z",
+        )
+        # end_date stands for the moment of each run, so the tap's clock matches the API's.
+        config = sandbox_config(sb, lookback_hours=48, end_date="2024-02-10T00:00:00Z")
+        first = run_tap(tmp_path, config)
+        assert first.exit_code == 0, first.stderr
+        shown_first = {s["billingSessionId"] for s in sb.published_expected()}
+        assert set(first.ids) == shown_first
+
+        # Five days later: the late ones of the first run are published now.
+        sb.configure(clock="2024-02-15T00:00:00Z")
+        shown_second = {s["billingSessionId"] for s in sb.published_expected()}
+        newest = max(s["end"] for s in sb.expected() if s["billingSessionId"] in shown_first)
+        published_late = {
+            s["billingSessionId"]
+            for s in sb.expected()
+            if s["billingSessionId"] in shown_second - shown_first and s["end"] <= newest
+        }
+        assert len(published_late) >= 5
+        config["end_date"] = "2024-02-15T00:00:00Z"
+        second = run_tap(tmp_path, config, state=first.final_state)
+        assert second.exit_code == 0, second.stderr
+        assert published_late <= set(second.ids)
+        assert set(first.ids) | set(second.ids) == shown_second
+        # The second run re-reads days, not the whole history.
+        assert len(second.ids) < len(first.ids) / 2
+
+
+def test_an_idle_partition_costs_two_requests_per_run(tmp_path):
+    # The apps' last sessions are months before the run; nothing new has been published since.
+    with Sandbox(
+        seed=32,
+        apps=2,
+        sessions=300,
+        start=datetime(2024, 1, 1, tzinfo=UTC),
+        end=datetime(2024, 3, 1, tzinfo=UTC),
+        max_page_size=50,
+    ) as sb:
+        config = sandbox_config(sb)
+        first = run_tap(tmp_path, config)
+        assert first.exit_code == 0, first.stderr
+        sb.reset_stats()
+        second = run_tap(tmp_path, config, state=first.final_state)
+        assert second.exit_code == 0, second.stderr
+        per_app = sb.stats()["by_holder"]
+        assert per_app == dict.fromkeys(sb.bot_ids, 2)
+        # The sessions near each app's last one are re-read (and upserted), nothing older.
+        assert 0 < len(second.ids) < len(first.ids) / 10
+
+
+def test_a_state_written_by_the_previous_release_needs_no_backfill_and_leaves_no_gap(tmp_path):
+    with Sandbox(
+        seed=33,
+        apps=2,
+        sessions=800,
+        start=datetime(2024, 1, 1, tzinfo=UTC),
+        end=datetime(2024, 3, 1, tzinfo=UTC),
+        max_page_size=50,
+    ) as sb:
+        old_bookmark = "2024-02-01T00:00:00+00:00"
+        old_state = {
+            "bookmarks": {
+                "billing_sessions": {
+                    "partitions": [
+                        {
+                            "context": {"botId": bot},
+                            "replication_key": KEY,
+                            "replication_key_value": old_bookmark,
+                        }
+                        for bot in sb.bot_ids
+                    ]
+                }
+            }
+        }
+        run = run_tap(tmp_path, sandbox_config(sb), state=old_state)
+        assert run.exit_code == 0, run.stderr
+        floor = _dt(old_bookmark) - timedelta(hours=24)
+        expected = {s["billingSessionId"] for s in sb.expected() if s["end"] >= floor}
+        assert expected <= set(run.ids)
+        too_old = _dt(old_bookmark) - timedelta(hours=24) - timedelta(hours=1)
+        assert all(_dt(r[KEY]) >= too_old for r in run.records)
+        # The new state knows the newest session each app has shown.
+        for bot, value in run.bookmarks().items():
+            app = bot.removeprefix("botId=")
+            assert _dt(value) == max(s["end"] for s in sb.expected(bot_id=app))

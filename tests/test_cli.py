@@ -1,0 +1,196 @@
+"""What a user sees at the command line: state files of every shape, the connection test, a
+target that stops reading, malformed files, every bad setting at once, and retry waits."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from datetime import datetime, timezone
+
+import pytest
+from conftest import CAPTURED_OUTPUT, SECRETS_SEEN, run_tap, sandbox_config
+
+from tap_kore_billing.sandbox import Sandbox
+
+UTC = timezone.utc
+
+
+def error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if "| ERROR" in line]
+
+
+def test_a_whole_state_message_is_honoured_like_its_value(sandbox, tmp_path):
+    first = run_tap(tmp_path, sandbox_config(sandbox))
+    assert first.exit_code == 0, first.stderr
+    last_line = next(
+        line for line in reversed(first.stdout.splitlines()) if '"type":"STATE"' in line
+    )
+    as_printed = run_tap(tmp_path, sandbox_config(sandbox), state=json.loads(last_line))
+    as_value = run_tap(tmp_path, sandbox_config(sandbox), state=first.final_state)
+    assert as_printed.exit_code == as_value.exit_code == 0, as_printed.stderr
+    # Both read only the lookback, not the whole history again.
+    assert len(as_printed.ids) == len(as_value.ids) < len(first.ids) / 4
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        {"value": {"bookmarks": {}}},
+        {"type": "RECORD", "record": {}},
+        {"billing_sessions": {"replication_key_value": "2024-01-01"}},
+        [],
+    ],
+)
+def test_a_state_of_another_shape_is_refused_naming_the_file(sandbox, tmp_path, state):
+    run = run_tap(tmp_path, sandbox_config(sandbox), state=state)
+    assert run.exit_code == 1
+    assert "Traceback" not in run.stderr
+    [line] = error_lines(run.stderr)
+    assert re.search(r"state file \S+state-\d+\.json is not a Singer state", line), line
+    assert not run.records
+
+
+def test_an_empty_state_object_is_a_first_run(sandbox, tmp_path):
+    run = run_tap(tmp_path, sandbox_config(sandbox), state={})
+    assert run.exit_code == 0, run.stderr
+    assert set(run.ids) == {s["billingSessionId"] for s in sandbox.expected()}
+
+
+def _run(args: list[str], tmp_path, **kwargs) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "tap_kore_billing", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=tmp_path,
+        **kwargs,
+    )
+    CAPTURED_OUTPUT.append(done.stdout + done.stderr)
+    return done
+
+
+def test_a_missing_state_file_means_no_state_yet(sandbox, tmp_path):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(sandbox_config(sandbox)))
+    SECRETS_SEEN.add(sandbox.client_secret)
+    done = _run(["--config", str(config), "--state", "state.json"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "state file state.json does not exist yet: starting without state" in done.stderr
+    assert done.stdout.count('"type":"RECORD"') == len(sandbox.expected())
+
+
+@pytest.mark.parametrize("kind", ["config", "state"])
+def test_a_file_that_is_not_json_is_named_with_the_position(tmp_path, kind, sandbox):
+    good = tmp_path / "config.json"
+    good.write_text(json.dumps(sandbox_config(sandbox)))
+    SECRETS_SEEN.add(sandbox.client_secret)
+    bad = tmp_path / f"{kind}-bad.json"
+    bad.write_text('{"start_date": "2024-01-01",\n  oops}')
+    args = (
+        ["--config", str(bad)] if kind == "config" else ["--config", str(good), "--state", str(bad)]
+    )
+    done = _run(args, tmp_path)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    [line] = error_lines(done.stderr)
+    assert f"{kind} file {bad} is not valid JSON" in line
+    assert "line 2, column 3" in line
+
+
+def test_the_connection_test_checks_each_app_in_one_request_whatever_start_date(tmp_path):
+    with Sandbox(seed=3, apps=3, sessions=50, max_page_size=50) as sb:
+        config = sandbox_config(sb, start_date="2015-01-01T00:00:00Z", requests_per_minute=60)
+        run = run_tap(tmp_path, config, args=("--test",))
+        assert run.exit_code == 0, run.stderr
+        assert sb.stats()["requests"] == 3
+        assert sb.stats()["by_holder"] == dict.fromkeys(sb.bot_ids, 1)
+        assert not run.messages, "a connection test writes no records and no state"
+        assert not error_lines(run.stderr), run.stderr
+        [line] = [line for line in run.stderr.splitlines() if "Connection test passed" in line]
+        for bot in sb.bot_ids:
+            assert bot in line
+
+        sb.configure(client_secret="another-obviously-fake-secret-for-tests")
+        failed = run_tap(tmp_path, config, args=("--test",))
+        assert failed.exit_code == 1
+        [line] = error_lines(failed.stderr)
+        assert "HTTP 401" in line
+        assert "client_id/client_secret" in line
+
+
+def test_a_target_that_stops_reading_is_named_as_the_reason(sandbox, tmp_path):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(sandbox_config(sandbox)))
+    SECRETS_SEEN.add(sandbox.client_secret)
+    tap = subprocess.Popen(
+        [sys.executable, "-m", "tap_kore_billing", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert tap.stdout is not None
+    tap.stdout.readline()
+    tap.stdout.close()  # what `| head -n 1` or a crashed target does
+    stderr = tap.stderr.read() if tap.stderr else ""
+    assert tap.wait(timeout=60) == 1
+    CAPTURED_OUTPUT.append(stderr)
+    assert "Traceback" not in stderr
+    assert "Exception ignored" not in stderr
+    [line] = error_lines(stderr)
+    assert "the downstream target stopped reading" in line
+
+
+def test_every_bad_setting_is_reported_once_in_one_run(sandbox, tmp_path):
+    run = run_tap(
+        tmp_path,
+        sandbox_config(
+            sandbox, window_days="abc", page_size=0, api_timezone="Mars/Olympus", max_workers=99
+        ),
+    )
+    assert run.exit_code == 1
+    lines = error_lines(run.stderr)
+    for setting, words in (
+        ("window_days", "is 'abc', not a whole number"),
+        ("page_size", "is 0, below the minimum 1"),
+        ("api_timezone", "not an IANA zone"),
+        ("max_workers", "is 99, above the maximum 32"),
+    ):
+        about = [line for line in lines if f"`{setting}`" in line]
+        assert len(about) == 1, (setting, lines)
+        assert words in about[0]
+    assert sum("Config validation failed" in line for line in run.stderr.splitlines()) == 1
+    assert "WARNING" not in run.stderr
+
+
+def test_retry_waits_are_what_the_settings_and_the_server_ask(tmp_path):
+    with Sandbox(
+        seed=5,
+        apps=1,
+        sessions=200,
+        start=datetime(2024, 1, 1, tzinfo=UTC),
+        end=datetime(2024, 2, 1, tzinfo=UTC),
+        max_page_size=50,
+    ) as sb:
+        config = sandbox_config(sb, retry_initial_delay=0.1, end_date="2024-02-01T00:00:00Z")
+        sb.configure(error_rate=0.5, fault_seed=11)
+        run = run_tap(tmp_path, config)
+        assert run.exit_code == 0, run.stderr
+        waits = [
+            (float(m.group(1)), m.group(2), int(m.group(3)))
+            for m in re.finditer(
+                r"Retrying in ([\d.]+) s after (HTTP \d+) \(try (\d+) of 8", run.stderr
+            )
+        ]
+        assert waits, run.stderr
+        for wait, _status, next_try in waits:
+            base = 0.1 * 2 ** (next_try - 2)
+            assert base <= wait <= base * 1.1 + 0.01, (wait, next_try)
+        assert "Backing off" not in run.stderr
+        assert "_post_once" not in run.stderr
+        [summary] = [
+            line for line in run.stderr.splitlines() if "Stream billing_sessions done" in line
+        ]
+        assert f"{len(waits)} retries" in summary
