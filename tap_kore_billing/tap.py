@@ -212,13 +212,13 @@ class TapKoreBilling(Tap):
             raise ConfigValidationError(
                 "Config validation failed", errors=errors, schema=self.config_jsonschema
             )
-        if not errors and self.logger.isEnabledFor(logging.DEBUG):
+        if not errors:
             shown = {
                 name: "(set)" if name in SECRET_SETTINGS and value else value
                 for name, value in self._config.items()
                 if name in OWN_SETTINGS
             }
-            self.logger.debug(
+            self.logger.info(
                 "Settings in effect: %s", json.dumps(shown, sort_keys=True, default=str)
             )
         return errors

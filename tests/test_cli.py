@@ -4,6 +4,7 @@ target that stops reading, malformed files, every bad setting at once, and retry
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -194,3 +195,37 @@ def test_retry_waits_are_what_the_settings_and_the_server_ask(tmp_path):
             line for line in run.stderr.splitlines() if "Stream billing_sessions done" in line
         ]
         assert f"{len(waits)} retries" in summary
+
+
+def test_settings_from_environment_variables_alone(sandbox, tmp_path):
+    """`--config=ENV`: every value arrives as text, fractions and arrays included."""
+    env = {
+        "TAP_KORE_BILLING_API_URL": sandbox.url,
+        "TAP_KORE_BILLING_CLIENT_ID": sandbox.client_id,
+        "TAP_KORE_BILLING_CLIENT_SECRET": sandbox.client_secret,
+        "TAP_KORE_BILLING_BOT_IDS": ",".join(sandbox.bot_ids),
+        "TAP_KORE_BILLING_START_DATE": "2024-01-01",
+        "TAP_KORE_BILLING_END_DATE": "2024-03-01T00:00:00Z",
+        "TAP_KORE_BILLING_LOOKBACK_HOURS": "1.5",
+        "TAP_KORE_BILLING_REQUEST_TIMEOUT": "2.5",
+        "TAP_KORE_BILLING_RETRY_INITIAL_DELAY": "0.25",
+        "TAP_KORE_BILLING_WINDOW_DAYS": "10",
+        "TAP_KORE_BILLING_REQUESTS_PER_MINUTE": "100000",
+    }
+    SECRETS_SEEN.add(sandbox.client_secret)
+    done = _run(["--config=ENV"], tmp_path, env={**os.environ, **env})
+    assert done.returncode == 0, done.stderr
+    [line] = [line for line in done.stderr.splitlines() if "Settings in effect" in line]
+    received = json.loads(line[line.index("{") :])
+    assert received["lookback_hours"] == 1.5
+    assert received["request_timeout"] == 2.5
+    assert received["retry_initial_delay"] == 0.25
+    assert received["window_days"] == 10
+    assert received["bot_ids"] == sandbox.bot_ids
+    assert received["client_secret"] == "(set)"
+    ids = [
+        json.loads(x)["record"]["billingSessionId"]
+        for x in done.stdout.splitlines()
+        if '"RECORD"' in x
+    ]
+    assert len(ids) == len(set(ids)) > 0

@@ -40,7 +40,14 @@ def _postgres_or_skip() -> None:
 @pytest.fixture(scope="module")
 def meltano_installed(tmp_path_factory):
     done = subprocess.run(
-        [MELTANO, "install", "tap-kore-billing", "target-postgres", "target-duckdb"],
+        [
+            MELTANO,
+            "install",
+            "tap-kore-billing",
+            "target-postgres",
+            "target-duckdb",
+            "target-jsonl",
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -189,3 +196,74 @@ def test_duckdb_load_is_lossless_and_reruns_add_no_duplicates(meltano_installed,
             assert len(ids) == len(set(ids))
             assert set(ids) == {s["billingSessionId"] for s in sb.expected()}
             sb.reveal()
+
+
+def test_every_setting_from_environment_variables_reaches_the_tap(
+    meltano_installed, schema, tmp_path
+):
+    """Fractions, integers, arrays, options and dates, all as text in the environment."""
+    with Sandbox(seed=34, apps=2, sessions=400, max_page_size=50) as sb:
+        start = min(s["start"] for s in sb.expected()).replace(microsecond=0)
+        end = max(s["end"] for s in sb.expected()).replace(microsecond=0)
+        settings = {
+            "api_url": sb.url,
+            "client_id": sb.client_id,
+            "client_secret": sb.client_secret,
+            "api_scope": "bot",
+            "bot_ids": json.dumps(sb.bot_ids),
+            "channels": json.dumps(["rtm", "ivr"]),
+            "start_date": start.isoformat(),
+            "end_date": end.isoformat(),
+            "window_days": "7",
+            "page_size": "50",
+            "lookback_hours": "1.5",
+            "requests_per_minute": "100000",
+            "requests_per_hour": "1000000",
+            "api_timezone": "Etc/UTC",
+            "max_workers": "2",
+            "request_timeout": "2.5",
+            "retry_attempts": "3",
+            "retry_initial_delay": "0.25",
+        }
+        env = {f"TAP_KORE_BILLING_{name.upper()}": value for name, value in settings.items()}
+        printed = meltano(
+            ["config", "print", "tap-kore-billing"], sb, meltano_installed, schema, **env
+        )
+        config = json.loads(printed.stdout[printed.stdout.index("{") :])
+        assert config["lookback_hours"] == "1.5"
+        assert config["bot_ids"] == sb.bot_ids
+
+        run = meltano(
+            ["run", "tap-kore-billing", "target-jsonl"],
+            sb,
+            meltano_installed,
+            schema,
+            TAP_KORE_BILLING_LOGLEVEL="DEBUG",
+            TARGET_JSONL_DESTINATION_PATH=str(tmp_path),
+            **env,
+        )
+        # Meltano starts the tap twice (discovery, then the run): both must get the same values.
+        lines = [line for line in run.stderr.splitlines() if "Settings in effect" in line]
+        assert len(lines) == 2
+        assert lines[0].split("Settings in effect")[1] == lines[1].split("Settings in effect")[1]
+        line = lines[-1]
+        received = json.loads(line[line.index("{") : line.rindex("}") + 1].replace('\\"', '"'))
+        assert received == {
+            **settings,
+            "client_secret": "(set)",
+            "bot_ids": sb.bot_ids,
+            "channels": ["rtm", "ivr"],
+            "window_days": 7,
+            "page_size": 50,
+            "lookback_hours": 1.5,
+            "requests_per_minute": 100000,
+            "requests_per_hour": 1000000,
+            "max_workers": 2,
+            "request_timeout": 2.5,
+            "retry_attempts": 3,
+            "retry_initial_delay": 0.25,
+        }
+        [output] = tmp_path.glob("billing_sessions*.jsonl")
+        rows = [json.loads(line) for line in output.read_text().splitlines()]
+        wanted = {s["billingSessionId"] for s in sb.expected() if s["channel"] in ("rtm", "ivr")}
+        assert {row["billingSessionId"] for row in rows} == wanted
