@@ -267,3 +267,19 @@ def test_every_setting_from_environment_variables_reaches_the_tap(
         rows = [json.loads(line) for line in output.read_text().splitlines()]
         wanted = {s["billingSessionId"] for s in sb.expected() if s["channel"] in ("rtm", "ivr")}
         assert {row["billingSessionId"] for row in rows} == wanted
+
+
+def test_the_hash_salt_comes_from_the_shell_in_every_environment():
+    for environment in ("sandbox", "dev", "prod"):
+        done = subprocess.run(
+            [MELTANO, f"--environment={environment}", "config", "print", "tap-kore-billing-hashed"],
+            cwd=ROOT,
+            env={**os.environ, "KORE_HASH_SALT": "salt-from-the-shell"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        config = json.loads(done.stdout[done.stdout.index("{") :])
+        assert config["stream_map_config"]["hash_salt"] == "salt-from-the-shell", environment
