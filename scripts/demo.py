@@ -79,7 +79,8 @@ def run_pipeline() -> float:
         for line in (done.stdout + done.stderr).splitlines()
         if (match := WINDOW_LINE.search(line))
     ]
-    print(f"the tap read {len(windows)} windows and emitted {sum(windows)} sessions")
+    count = len(windows)
+    print(f"the tap read {count} window{'s' * (count != 1)} and emitted {sum(windows)} sessions")
     return time.monotonic() - started
 
 
