@@ -310,6 +310,10 @@ class KoreBillingStream(RESTStream):
         """
         return t.cast("dict[str, t.Any]", self._retrying_post(path, body, holder))
 
+    def post_once(self, path: str, body: dict[str, t.Any], holder: str) -> dict[str, t.Any]:
+        """One try, no retries: for probing what the server accepts."""
+        return self._post_once(path, body, holder)
+
     @cached_property
     def _retrying_post(self) -> t.Callable[..., dict[str, t.Any]]:
         return self.request_decorator(self._post_once)  # type: ignore[arg-type,return-value]

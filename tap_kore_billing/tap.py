@@ -129,9 +129,11 @@ class TapKoreBilling(Tap):
         th.Property(
             "page_size",
             th.IntegerType(minimum=1),
-            default=100,
+            default=1000,
             title="Page Size",
-            description="`limit` asked per request. The server may send fewer rows.",
+            description="`limit` asked per request. The server may send fewer rows; if it "
+            "refuses more than the documented 100 (a 400 about the limit, or a 5xx), the run "
+            "falls back to 100 after one request, with a warning.",
         ),
         th.Property(
             "lookback_hours",

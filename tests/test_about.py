@@ -21,7 +21,7 @@ CONTRACT = {
     "start_date": ("string", None),
     "end_date": ("string", None),
     "window_days": ("integer", 30),
-    "page_size": ("integer", 100),
+    "page_size": ("integer", 1000),
     "lookback_hours": ("number", 24),
     "requests_per_minute": ("integer", 60),
     "requests_per_hour": ("integer", 1800),

@@ -184,6 +184,12 @@ def _optional_epoch(value: object) -> float | None:
     return float(value)  # type: ignore[arg-type]
 
 
+def _oversized_limit(value: object) -> str:
+    if value not in ("cap", "reject", "fail"):
+        raise ValueError("oversized_limit must be cap, reject or fail")
+    return str(value)
+
+
 def _non_empty_str(value: object) -> str:
     if not isinstance(value, str) or not value:
         raise ValueError("must be a non-empty string")
@@ -199,6 +205,9 @@ def _id_set(value: object) -> frozenset[str]:
 
 RUNTIME_KNOBS: dict[str, Callable[[object], object]] = {
     "max_page_size": _positive_int,
+    # What a `limit` above max_page_size gets: silently capped ("cap"), a 400 naming the
+    # limit ("reject"), or a 500 ("fail"), as servers that dislike large pages might answer.
+    "oversized_limit": _oversized_limit,
     "max_range_days": _optional_limit,
     "filter_field": _filter_field,
     "rate_per_minute": _optional_limit,
@@ -463,6 +472,7 @@ class Sandbox:
         self._apply_knobs(
             {
                 "max_page_size": max_page_size,
+                "oversized_limit": "cap",
                 "max_range_days": max_range_days,
                 "filter_field": filter_field,
                 "rate_per_minute": rate_per_minute,
@@ -763,6 +773,10 @@ class Sandbox:
             )
         limit = _non_negative_int(body, "limit", DEFAULT_LIMIT)
         skip = _non_negative_int(body, "skip", 0)
+        if limit > knobs["max_page_size"] and knobs["oversized_limit"] == "reject":
+            raise ApiError(400, f"limit must not exceed {knobs['max_page_size']}")
+        if limit > knobs["max_page_size"] and knobs["oversized_limit"] == "fail":
+            raise ApiError(500, "Internal Server Error")
         # Like a MongoDB cursor, limit 0 means "no explicit limit": the default applies.
         limit = min(limit or DEFAULT_LIMIT, knobs["max_page_size"])
         channel = body.get("channel")

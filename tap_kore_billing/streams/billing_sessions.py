@@ -52,6 +52,7 @@ PROGRESS_LOG_SECONDS = 60.0
 # Rows this close to a window's end are remembered for de-duplicating the next window: wide
 # enough for an API that compares fromDate/toDate by the day rather than the instant.
 EDGE_MARGIN = timedelta(days=1)
+DOCUMENTED_PAGE_SIZE = 100  # the vendor's examples; its maximum is not documented
 _LOWER_HEX = re.compile("[0-9a-f]+")
 
 
@@ -98,6 +99,10 @@ class BillingSessionsStream(KoreBillingStream):
         self._report_lock = threading.Lock()
         self._fields = tuple(self.schema["properties"])
         self._field_set = frozenset(self._fields)
+        # The page size asked for: page_size, unless the server refuses more than 100.
+        self.page_limit = int(self.config["page_size"])
+        self._large_pages_accepted = False
+        self._page_probe_lock = threading.Lock()
 
     # --- settings turned into the plan --------------------------------------------------------
 
@@ -311,7 +316,6 @@ class BillingSessionsStream(KoreBillingStream):
     ) -> t.Iterator[tuple[list[dict[str, t.Any]], int, bool]]:
         """Yield (rows, requests so far, cut short) for each page of one window, following
         moreAvailable. `cut short` is True on an empty page that claims more rows."""
-        limit = int(self.config["page_size"])
         skip = 0
         requests_made = 0
         last_progress = time.monotonic()
@@ -319,7 +323,8 @@ class BillingSessionsStream(KoreBillingStream):
             body: dict[str, t.Any] = {
                 "fromDate": to_api_timestamp(window.start),
                 "toDate": to_api_timestamp(window.end),
-                "limit": limit,
+                # Read each time: a refused large page size falls back to 100 mid-window.
+                "limit": self.page_limit,
                 "skip": skip,
             }
             if partition.channel is not None:
@@ -370,6 +375,10 @@ class BillingSessionsStream(KoreBillingStream):
             if partition.bot_id != ACCOUNT_WIDE:
                 body["botId"] = partition.bot_id
         try:
+            if body["limit"] > DOCUMENTED_PAGE_SIZE and not self._large_pages_accepted:
+                probed = self._probe_large_page(path, body, partition.quota_holder)
+                if probed is not None:
+                    return probed
             return self.post_page(path, body, partition.quota_holder)
         except ApiRequestError as exc:
             if exc.response.status_code == 404 and path == ADMIN_PATH:
@@ -383,6 +392,49 @@ class BillingSessionsStream(KoreBillingStream):
             self._raise_request_failure(partition, window, body, exc)
         except (RetriableAPIError, requests.RequestException) as exc:
             self._raise_request_failure(partition, window, body, exc, gave_up=True)
+
+    def _probe_large_page(
+        self, path: str, body: dict[str, t.Any], holder: str
+    ) -> dict[str, t.Any] | None:
+        """Ask once, without retries, whether the server takes a `limit` above the documented
+        100. On a 400 about the limit, or a 5xx, fall back to 100 for the rest of the run
+        (`body` is changed) and return None; one probe at a time, so at most one request is
+        wasted however many workers there are."""
+        with self._page_probe_lock:
+            if self._large_pages_accepted or self.page_limit <= DOCUMENTED_PAGE_SIZE:
+                # Another worker's probe has settled it meanwhile.
+                body["limit"] = self.page_limit
+                return None
+            try:
+                payload = self.post_once(path, body, holder)
+            except ApiRequestError as exc:
+                if exc.response.status_code != 400 or "limit" not in str(exc).lower():
+                    raise
+                self._fall_back_to_documented_page_size(body, str(exc))
+                return None
+            except RetriableAPIError as exc:
+                # (A Response is falsy for error statuses: compare with None.)
+                status = exc.response.status_code if exc.response is not None else 0
+                if status < 500:
+                    return None  # throttled: not about the page size; the retrying path waits
+                self._fall_back_to_documented_page_size(body, str(exc))
+                return None
+            except requests.RequestException:
+                return None  # a network fault says nothing about the page size
+            self._large_pages_accepted = True
+            return payload
+
+    def _fall_back_to_documented_page_size(self, body: dict[str, t.Any], reason: str) -> None:
+        self.logger.warning(
+            "The API refused page_size %d (%s); using %d, the documented page size, for the "
+            "rest of this run. Set page_size to %d to skip this check.",
+            body["limit"],
+            reason,
+            DOCUMENTED_PAGE_SIZE,
+            DOCUMENTED_PAGE_SIZE,
+        )
+        self.page_limit = DOCUMENTED_PAGE_SIZE
+        body["limit"] = DOCUMENTED_PAGE_SIZE
 
     def _raise_request_failure(
         self,

@@ -1,0 +1,78 @@
+"""Page size negotiated with the server: large pages where they are accepted, the documented
+100 after one wasted request where they are not, nothing lost or repeated either way."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+from conftest import run_tap, sandbox_config
+
+from tap_kore_billing.sandbox import Sandbox
+
+UTC = timezone.utc
+
+
+def _sandbox(**knobs):
+    sb = Sandbox(
+        seed=51,
+        apps=3,
+        sessions=3000,
+        start=datetime(2024, 1, 1, tzinfo=UTC),
+        end=datetime(2024, 3, 1, tzinfo=UTC),
+        max_page_size=1000,
+    )
+    sb.configure(**knobs)
+    return sb
+
+
+END = datetime(2024, 3, 1, tzinfo=UTC)
+
+
+def _expected(sb) -> set[str]:
+    return {s["billingSessionId"] for s in sb.expected() if s["end"] <= END}
+
+
+def _config(sb, **overrides):
+    config = sandbox_config(sb, end_date="2024-03-01T00:00:00Z", window_days=90, max_workers=3)
+    config.pop("page_size")  # the default
+    config.update(overrides)
+    return config
+
+
+def test_a_server_that_accepts_large_pages_is_asked_for_them(tmp_path):
+    with _sandbox() as sb:
+        run = run_tap(tmp_path, _config(sb))
+        assert run.exit_code == 0, run.stderr
+        assert len(run.ids) == len(set(run.ids))
+        assert set(run.ids) == _expected(sb)
+        # About 1,000 sessions per app, one window: two requests each (the second is empty).
+        assert sb.stats()["requests"] <= 2 * 3
+        assert "refused page_size" not in run.stderr
+
+
+@pytest.mark.parametrize(("policy", "status"), [("reject", "HTTP 400"), ("fail", "HTTP 500")])
+def test_a_server_that_refuses_large_pages_costs_one_request(tmp_path, policy, status):
+    with _sandbox(max_page_size=100, oversized_limit=policy, error_rate=0.0) as sb:
+        run = run_tap(tmp_path, _config(sb))
+        assert run.exit_code == 0, run.stderr
+        ids = run.ids
+        assert len(ids) == len(set(ids))
+        assert set(ids) == _expected(sb)
+        stats = sb.stats()
+        refused = stats["by_status"].get("400" if policy == "reject" else "500", 0)
+        assert refused == 1, stats
+        warnings = [line for line in run.stderr.splitlines() if "refused page_size 1000" in line]
+        assert len(warnings) == 1
+        assert status in warnings[0]
+        assert "using 100" in warnings[0]
+        # Every other request asked for 100 rows: about 1,000 sessions per app at 100 a page.
+        assert stats["requests"] <= 1 + 3 * 11
+
+
+def test_a_400_about_something_else_is_still_an_error(tmp_path):
+    with _sandbox(max_range_days=7) as sb:
+        run = run_tap(tmp_path, _config(sb))
+        assert run.exit_code == 1
+        assert "HTTP 400" in run.stderr
+        assert "refused page_size" not in run.stderr
