@@ -1,11 +1,11 @@
 {#
-  How the loaders name the tap's camelCase columns (checked by loading the tap's output):
+  How the loaders name the tap's camelCase columns (DuckDB and PostgreSQL checked by loading):
   - target-duckdb lowercases them (billingsessionid); DuckDB matches names case-insensitively,
     so the name as the tap spells it works unquoted.
   - MeltanoLabs target-postgres keeps them (billingSessionId); PostgreSQL folds unquoted names
     to lower case, so they have to be quoted.
-  - MeltanoLabs target-snowflake lowercases them unquoted, which Snowflake stores in upper case;
-    an unquoted reference resolves to them.
+  - MeltanoLabs target-snowflake writes them unquoted in lower case (per its source), which
+    Snowflake folds to upper case; an unquoted reference resolves to them.
   Override kore_column for another adapter with a macro named <adapter>__kore_column.
 #}
 {% macro kore_column(name) -%}
