@@ -205,16 +205,16 @@ def dbt_duckdb_installed():
 
 @pytest.fixture(scope="module")
 def built(dbt_duckdb_installed, tmp_path_factory):
-    """The scenario built once with the defaults: (dbt output, run results, reconciliation)."""
+    """The scenario built once with the defaults: dbt output, run results, rows, the file."""
     workdir = tmp_path_factory.mktemp("dbt-duckdb")
     database = workdir / "reconcile.duckdb"
     write_database(database, *scenario())
     done = run_meltano(["invoke", "dbt-duckdb:build"], workdir, DBT_DUCKDB_PATH=str(database))
-    return done.stdout + done.stderr, dbt_results(workdir), reconciliation(database)
+    return done.stdout + done.stderr, dbt_results(workdir), reconciliation(database), database
 
 
 def test_reconciliation_has_one_row_per_summary_period_and_unit(built):
-    _, _, rows = built
+    _, _, rows, _ = built
     periods = Counter((bot, granularity) for bot, granularity, _, _ in rows)
     assert periods == {
         (APP_A, "day"): 12,
@@ -226,7 +226,7 @@ def test_reconciliation_has_one_row_per_summary_period_and_unit(built):
 
 
 def test_matching_periods_and_all_apps(built):
-    _, _, rows = built
+    _, _, rows, _ = built
     march = {unit: rows["ALL", "month", MARCH, unit] for unit in UNITS}
     # Both apps' sessions, nothing from February, and not the type the seed does not map.
     assert {u: (r["detail_count"], r["summary_count"]) for u, r in march.items()} == {
@@ -243,7 +243,7 @@ def test_matching_periods_and_all_apps(built):
 
 
 def test_injected_mismatches_are_found_with_their_difference(built):
-    _, _, rows = built
+    _, _, rows, _ = built
     assert mismatches(rows) == {
         (APP_A, "day", DAY1, "alert_notifications"): -1,
         (APP_A, "day", DAY1, "proactive_notifications"): 1,
@@ -256,7 +256,7 @@ def test_injected_mismatches_are_found_with_their_difference(built):
 
 
 def test_a_period_that_has_not_ended_is_open(built):
-    _, _, rows = built
+    _, _, rows, _ = built
     month = {unit: rows[APP_A, "month", this_month(), unit] for unit in UNITS}
     assert {r["status"] for r in month.values()} == {"open"}
     assert (month["conversations"]["detail_count"], month["conversations"]["difference"]) == (1, 1)
@@ -268,10 +268,16 @@ def test_a_period_that_has_not_ended_is_open(built):
 
 
 def test_unmapped_session_type_is_reported_as_a_warning(built):
-    output, results, _ = built
+    output, results, _, database = built
     check = results["billing_session_types_are_mapped"]
     assert (check["status"], check["failures"]) == ("warn", 1)
     assert "Warning in test billing_session_types_are_mapped" in output
+    with duckdb.connect(str(database), read_only=True) as db:
+        stored = db.sql(
+            f"select * from {database.stem}.{MODELS}_dbt_test__audit."  # noqa: S608
+            "billing_session_types_are_mapped"
+        ).fetchall()
+    assert stored == [("Voice Minutes", 1)], "the unmapped types are kept for the user to see"
     failed = [name for name, r in results.items() if r["status"] not in ("pass", "success")]
     assert failed == ["billing_session_types_are_mapped"], "everything else passes"
 
@@ -346,7 +352,7 @@ def pg_schemas():
     names = (f"kore_load_{suffix}", f"kore_models_{suffix}")
     yield names
     with psycopg.connect(**PG, autocommit=True) as conn:
-        for name in names:
+        for name in (*names, f"{names[1]}_dbt_test__audit"):  # the last: stored test failures
             conn.execute(f"drop schema if exists {name} cascade")
 
 

@@ -1,8 +1,9 @@
-{{ config(severity='warn') }}
+{{ config(severity='warn', store_failures=true) }}
 {#
   billingSessionType values that seeds/billing_session_types.csv does not map to a unit. Their
   sessions are left out of billing_reconciliation, so add each type reported here to the seed
-  (with the summary counter it is billed under) and run `dbt build` again.
+  (with the summary counter it is billed under) and run `dbt build` again. The rows are kept in
+  the table dbt names in its output (schema <models schema>_dbt_test__audit).
 #}
 select
     coalesce(sessions.billing_session_type, '(null)') as billing_session_type,
