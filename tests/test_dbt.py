@@ -21,6 +21,7 @@ from pathlib import Path
 import duckdb
 import psycopg
 import pytest
+import yaml
 from conftest import CAPTURED_OUTPUT, SECRETS_SEEN
 
 from tap_kore_billing.sandbox import Sandbox
@@ -331,6 +332,22 @@ def test_duckdb_pipeline_runs_again_after_dbt_built_into_the_file(dbt_duckdb_ins
                 s["billingSessionId"] for s in sb.expected()
             )
             sb.reveal()
+
+
+def test_each_dbt_utility_reads_the_tables_where_its_loader_writes_them():
+    """`meltano run` passes nothing from the loader to dbt: the two settings must agree."""
+    plugins = yaml.safe_load((ROOT / "meltano.yml").read_text())["plugins"]
+    loaders = {plugin["name"]: plugin for plugin in plugins["loaders"]}
+    utilities = {plugin["name"]: plugin for plugin in plugins["utilities"]}
+    for adapter in ("duckdb", "postgres", "snowflake"):
+        loader, utility = loaders[f"target-{adapter}"], utilities[f"dbt-{adapter}"]
+        settings = {setting["name"]: setting for setting in utility["settings"]}
+        source_schema = settings["source_schema"]
+        assert source_schema["value"] == loader["config"]["default_target_schema"], adapter
+        assert source_schema["env_aliases"] == [f"TARGET_{adapter.upper()}_DEFAULT_TARGET_SCHEMA"]
+    duckdb_path = {s["name"]: s for s in utilities["dbt-duckdb"]["settings"]}["path"]
+    assert duckdb_path["value"] == loaders["target-duckdb"]["config"]["filepath"]
+    assert duckdb_path["env_aliases"] == ["TARGET_DUCKDB_FILEPATH"]
 
 
 # --- PostgreSQL --------------------------------------------------------------------------------
