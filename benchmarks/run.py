@@ -398,14 +398,16 @@ def cpu_section(workdir: Path, secret: str, quick: bool, repeat: int) -> None:
     print("  (wall time of the whole process, start-up included; cpu s = user + system)")
 
 
-def quota_section(workdir: Path, secret: str, quick: bool) -> None:
-    apps, per_minute, page = 4, 30, 100
-    # ~1150 rows per 30-day window and app: 12 pages in each of 4 windows plus the 1-day tail,
-    # about 49 requests per app, so each app needs a bit more than one minute of quota.
-    sessions = 4 * (800 if quick else 4640)
+def quota_section(
+    workdir: Path, secret: str, quick: bool, *, apps: int, per_minute: int, page: int
+) -> None:
+    # Each app needs a bit more than one minute of its quota (about 70 requests at 60/min,
+    # about 49 at 30/min), so the quotas bind; every tap setting but the limit is the default.
+    per_app = 800 if quick else (1300 if per_minute >= 60 else 4640)
+    sessions = apps * per_app
     print(
-        f"\n== 2. Quota-bound: {apps} apps, {sessions:,} sessions, {per_minute} requests/min per "
-        f"app (emulator and tap), page_size {page}, api_scope bot"
+        f"\n== Quota-bound: {apps} apps, {sessions:,} sessions, {per_minute} requests/min per "
+        f"app (emulator and tap), pages of {page} rows, api_scope bot, default max_workers"
     )
     with Emulator(
         workdir,
@@ -421,9 +423,7 @@ def quota_section(workdir: Path, secret: str, quick: bool) -> None:
         config = write_config(
             workdir,
             "quota",
-            emu.tap_config(
-                page_size=page, requests_per_minute=per_minute, requests_per_hour=UNLIMITED
-            ),
+            emu.tap_config(requests_per_minute=per_minute, requests_per_hour=UNLIMITED),
         )
         out, err = workdir / "quota.jsonl", workdir / "quota.stderr"
         emu.reset_stats()
@@ -439,10 +439,15 @@ def quota_section(workdir: Path, secret: str, quick: bool) -> None:
     # Quotas are independent per app: the slowest app bounds the run. Its R-th request may go
     # out once floor((R-1)/N) full minutes of quota have passed.
     minimum = max((r - 1) // per_minute * 60.0 for r in by_holder.values())
-    rows = [
-        [bot, count, f"{(count - 1) // per_minute * 60:.0f}"] for bot, count in by_holder.items()
-    ]
-    print(table(["app", "requests", "min s"], rows))
+    counts = sorted(by_holder.values())
+    if apps <= 8:
+        rows = [
+            [bot, count, f"{(count - 1) // per_minute * 60:.0f}"]
+            for bot, count in by_holder.items()
+        ]
+        print(table(["app", "requests", "min s"], rows))
+    else:
+        print(f"  requests per app: {counts[0]} to {counts[-1]}")
     print(f"  records: {records:,}; requests: {stats['requests']}, by status {stats['by_status']}")
     print(f"  minimum wall time the limits allow: {minimum:.1f} s (apps' quotas run in parallel)")
     print(f"  measured wall time:                 {result.wall:.1f} s")
@@ -456,6 +461,50 @@ def quota_section(workdir: Path, secret: str, quick: bool) -> None:
         print("  ratio measured/minimum: n/a (every app's requests fit in one minute of quota)")
     throttled = stats["throttled"]
     print(f"  429 responses received: {throttled}   target 0   {verdict(throttled == 0)}")
+
+
+def page_size_section(workdir: Path, secret: str, quick: bool) -> None:
+    sessions = 5_000 if quick else 50_000
+    print(
+        f"\n== Page size: {sessions:,} sessions, 1 app, default page_size; a server that "
+        "accepts 1,000 rows a request, and one that refuses more than 100 (HTTP 400)"
+    )
+    rows = []
+    for label, policy in (("accepts 1,000", "cap"), ("refuses > 100", "reject")):
+        with Emulator(
+            workdir,
+            secret,
+            sessions=sessions,
+            apps=1,
+            max_page_size=1000 if policy == "cap" else 100,
+            oversized_limit=policy,
+            start=DATA_START,
+            end=DATA_END,
+            seed=4,
+        ) as emu:
+            config = write_config(
+                workdir,
+                "pages",
+                emu.tap_config(requests_per_minute=UNLIMITED, requests_per_hour=UNLIMITED),
+            )
+            out, err = workdir / "pages.jsonl", workdir / "pages.stderr"
+            emu.reset_stats()
+            progress(f"tap run (server {label})")
+            run_child(tap_command(config), out, err, CPU_RUN_TIMEOUT)
+            stats = emu.stats()
+            records = read_output(out).records
+            out.unlink()
+        refused = stats["by_status"].get("400", 0)
+        rows.append(
+            [
+                label,
+                f"{records:,}",
+                stats["requests"],
+                refused,
+                f"{records / stats['requests']:.0f}",
+            ]
+        )
+    print(table(["server", "records", "requests", "refused", "sessions/request"], rows))
 
 
 def memory_section(workdir: Path, secret: str, quick: bool) -> None:
@@ -546,7 +595,9 @@ def _terminate(signum: int, _frame: FrameType | None) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Benchmark tap-kore-billing on the emulator.")
     parser.add_argument("--quick", action="store_true", help="small sizes, 1 repeat (smoke run)")
-    parser.add_argument("--only", choices=("cpu", "quota", "memory"), help="run one section")
+    parser.add_argument(
+        "--only", choices=("cpu", "quota", "quota64", "pages", "memory"), help="run one section"
+    )
     parser.add_argument("--repeat", type=int, default=None, help="CPU runs per extractor (3)")
     args = parser.parse_args(argv)
     repeat = args.repeat or (1 if args.quick else 3)
@@ -569,7 +620,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     secret = secrets.token_hex(32)  # fake credentials for the local emulator only
     sections = {
         "cpu": lambda w: cpu_section(w, secret, args.quick, repeat),
-        "quota": lambda w: quota_section(w, secret, args.quick),
+        "quota": lambda w: quota_section(w, secret, args.quick, apps=4, per_minute=30, page=100),
+        "quota64": lambda w: quota_section(w, secret, args.quick, apps=64, per_minute=60, page=20),
+        "pages": lambda w: page_size_section(w, secret, args.quick),
         "memory": lambda w: memory_section(w, secret, args.quick),
     }
     failed = False

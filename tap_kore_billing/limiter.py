@@ -53,6 +53,11 @@ class RollingLimiter:
                 wait = max(wait, calls[-count] + seconds - now)
         return wait
 
+    def wait_for(self, holder: str) -> float:
+        """Seconds until `holder` may call again, now."""
+        with self._lock:
+            return self.delay_for(holder, self._clock())
+
     @contextlib.contextmanager
     def slot(self, holder: str) -> Iterator[float]:
         """Wait for room, hold it during the call, count the call when it ends.

@@ -36,6 +36,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--start", type=_iso, default=None, help="ISO 8601; default end - 120 days")
     p.add_argument("--end", type=_iso, default=None, help="ISO 8601; default now - 1 hour")
     p.add_argument("--max-page-size", type=int, default=50)
+    p.add_argument(
+        "--oversized-limit",
+        choices=("cap", "reject", "fail"),
+        default="cap",
+        help="a limit above --max-page-size is capped silently, refused (400) or fails (500)",
+    )
     p.add_argument("--max-range-days", type=int, default=None, help="default: 3 months")
     p.add_argument("--filter-field", choices=("start", "end"), default="start")
     p.add_argument("--tz", default="UTC")
@@ -101,6 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             host=args.host,
             port=args.port,
         )
+        sandbox.configure(oversized_limit=args.oversized_limit)
         sandbox.start()
     except (ValueError, OSError) as exc:
         print(f"kore-billing-sandbox: {exc}", file=sys.stderr)

@@ -34,7 +34,7 @@ from tap_kore_billing.datetimes import (
     to_iso,
 )
 from tap_kore_billing.errors import TapKoreBillingError
-from tap_kore_billing.parallel import run_parallel
+from tap_kore_billing.parallel import Pause, run_parallel
 from tap_kore_billing.partitions import ACCOUNT_WIDE, Partition
 from tap_kore_billing.windows import Window, plan_windows
 
@@ -172,7 +172,10 @@ class BillingSessionsStream(KoreBillingStream):
         held_back: set[Partition] = set()
         workers = int(self.config["max_workers"])
         busy = [plan for plan in plans if plan.windows]
-        for event in run_parallel(busy, self._fetch_partition, workers=workers):
+        events: t.Iterator[list[dict[str, t.Any]] | WindowDone] = run_parallel(
+            busy, self._fetch_partition, workers=workers, wait_for=self.limiter.wait_for
+        )
+        for event in events:
             if isinstance(event, list):
                 records += len(event)
                 yield from event
@@ -242,7 +245,7 @@ class BillingSessionsStream(KoreBillingStream):
 
     def _fetch_partition(
         self, plan: PartitionPlan
-    ) -> t.Iterator[list[dict[str, t.Any]] | WindowDone]:
+    ) -> t.Iterator[list[dict[str, t.Any]] | WindowDone | Pause]:
         """Fetch a partition's windows in order (in a worker thread when partitions run in
         parallel): records page by page, and a WindowDone after each window's last page."""
         partition = plan.partition
@@ -258,7 +261,11 @@ class BillingSessionsStream(KoreBillingStream):
             complete = True
             newest_end = ""
             longest = timedelta(0)
-            for page_rows, pages_so_far, cut_short in self._pages(partition, window):
+            for page in self._pages(partition, window):
+                if isinstance(page, Pause):
+                    yield page  # the scheduler may run another partition meanwhile
+                    continue
+                page_rows, pages_so_far, cut_short = page
                 requests_made = pages_so_far
                 complete = complete and not cut_short
                 batch = []
@@ -313,9 +320,10 @@ class BillingSessionsStream(KoreBillingStream):
 
     def _pages(
         self, partition: Partition, window: Window
-    ) -> t.Iterator[tuple[list[dict[str, t.Any]], int, bool]]:
+    ) -> t.Iterator[tuple[list[dict[str, t.Any]], int, bool] | Pause]:
         """Yield (rows, requests so far, cut short) for each page of one window, following
-        moreAvailable. `cut short` is True on an empty page that claims more rows."""
+        moreAvailable, and a Pause before each request. `cut short` is True on an empty page
+        that claims more rows."""
         skip = 0
         requests_made = 0
         last_progress = time.monotonic()
@@ -329,6 +337,7 @@ class BillingSessionsStream(KoreBillingStream):
             }
             if partition.channel is not None:
                 body["channel"] = partition.channel
+            yield Pause(partition.quota_holder)
             payload = self._request_page(partition, window, body)
             requests_made += 1
             rows = payload.get("sessions") or []
