@@ -74,3 +74,35 @@ def test_one_worker_runs_the_jobs_in_order_without_threads():
 
     here = threading.current_thread().name
     assert list(run_parallel(["a", "b"], work, workers=1)) == [("a", here), ("b", here)]
+
+
+def test_a_job_waiting_for_its_quota_does_not_hold_a_worker():
+    from tap_kore_billing.parallel import Pause
+
+    released = threading.Event()
+
+    def wait_for(holder):
+        # The "busy" quota has room only once every "free" job has finished.
+        return 0.0 if holder == "free" or released.is_set() else 0.05
+
+    finished = []
+
+    def work(job):
+        holder = "busy" if job.startswith("busy") else "free"
+        for i in range(3):
+            yield Pause(holder)
+            yield (job, i)
+        finished.append(job)
+        if sorted(finished) == ["free1", "free2", "free3"]:
+            released.set()
+
+    events = list(
+        run_parallel(
+            ["busy1", "busy2", "free1", "free2", "free3"], work, workers=2, wait_for=wait_for
+        )
+    )
+    # Two workers, two jobs stuck on their quota: the free jobs still ran, and first.
+    assert [job for job, _ in events[:9]] == sorted([job for job, _ in events[:9]], key=lambda j: 0)
+    assert {job for job, _ in events[:9]} == {"free1", "free2", "free3"}
+    for job in ("busy1", "busy2", "free1"):
+        assert [i for j, i in events if j == job] == [0, 1, 2]
