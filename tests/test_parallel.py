@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from tap_kore_billing.parallel import run_parallel
+from tap_kore_billing.parallel import Pause, run_parallel
 
 
 def test_every_event_arrives_once_and_each_job_keeps_its_order():
@@ -77,7 +77,6 @@ def test_one_worker_runs_the_jobs_in_order_without_threads():
 
 
 def test_a_job_waiting_for_its_quota_does_not_hold_a_worker():
-    from tap_kore_billing.parallel import Pause
 
     released = threading.Event()
 
