@@ -273,3 +273,26 @@ def test_cli_discrepancy_specs():
     assert _discrepancies(["st-x:2024-03-05:requests:-1"], [])[0]["botId"] == "st-x"
     with pytest.raises(ValueError, match="APP:DAY:UNIT:DELTA"):
         _discrepancies(["nonsense"], [])
+
+
+def test_trouble_spares_the_first_jobs_and_hanging_jobs_never_finish(http, sb):
+    sb.configure(summary_polls=0, summary_hang=True, summary_trouble_after=1)
+    bot = sb.bot_ids[0]
+    first = post(http, sb, app_path(bot)).json()["_id"]
+    assert finish(http, sb, app_path(bot), first)["status"] == "success"
+    second = post(http, sb, app_path(bot)).json()["_id"]
+    shown = [status(http, sb, app_path(bot)).json() for _ in range(5)]
+    assert {(s["_id"], s["status"]) for s in shown} == {(second, "IN_PROGRESS")}
+
+
+def test_throttled_status_checks(http, sb):
+    sb.configure(summary_polls=0, summary_throttle_polls=2)
+    bot = sb.bot_ids[0]
+    ours = post(http, sb, app_path(bot)).json()["_id"]
+    first, second, third = (status(http, sb, app_path(bot)) for _ in range(3))
+    assert (first.status_code, second.status_code) == (429, 429)
+    assert first.headers["Retry-After"] == "1"
+    assert third.json()["_id"] == ours
+    sb.configure(retry_after=False)
+    post(http, sb, app_path(bot))
+    assert "Retry-After" not in status(http, sb, app_path(bot)).headers

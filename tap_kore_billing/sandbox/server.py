@@ -879,7 +879,10 @@ class Sandbox:
                     knobs=knobs,
                 )
         except SummaryRequestError as exc:
-            raise ApiError(exc.status, exc.msg) from None
+            error = ApiError(exc.status, exc.msg)
+            if exc.status == 429 and knobs["retry_after"]:
+                error.headers["Retry-After"] = "1"
+            raise error from None
         return Reply(200, json.dumps(answer).encode())
 
     def _handle_api(

@@ -19,6 +19,10 @@ generated sessions as the detail endpoint, in their least convenient plausible f
   "plain" (the endpoint tables) or "both"; the other one answers 404.
 - `summary_discrepancies`: [{botId, day, unit, delta}] shifts a counter of the bucket holding
   that day, so the summary disagrees with the detail rows there (reconciliation demos).
+- `summary_hang`: jobs never finish. `summary_fail` and `summary_hang` spare the first
+  `summary_trouble_after` jobs (since start), so a run can fail half-way.
+- `summary_throttle_polls`: the first N status GETs of each job answer 429 (quota spent by
+  other integrations), with Retry-After when `retry_after` is on.
 """
 
 from __future__ import annotations
@@ -58,6 +62,9 @@ TYPE_COUNTERS = {
     "Proactive Notifications": "proactive_notifications",
 }
 COUNTER_NAMES = frozenset(UNIT_COUNTERS.values())
+THROTTLED_MESSAGE = (
+    "You've exceeded the per-minute rate limit. Please wait for sometime before retrying."
+)
 # What another client's job adds to every counter, so reading it as ours shows.
 FOREIGN_OFFSET = 1000
 
@@ -112,6 +119,9 @@ SUMMARY_KNOBS: dict[str, Callable[[object], object]] = {
     "summary_bucket_by": _bucket_by,
     "summary_hourly_gaps": bool,
     "summary_discrepancies": _discrepancies,
+    "summary_hang": bool,
+    "summary_trouble_after": _non_negative,
+    "summary_throttle_polls": _non_negative,
 }
 SUMMARY_DEFAULTS: dict[str, object] = {
     "summary_polls": 2,
@@ -121,6 +131,9 @@ SUMMARY_DEFAULTS: dict[str, object] = {
     "summary_bucket_by": "start",
     "summary_hourly_gaps": True,
     "summary_discrepancies": (),
+    "summary_hang": False,
+    "summary_trouble_after": 0,
+    "summary_throttle_polls": 0,
 }
 
 
@@ -145,6 +158,8 @@ class Job:
     foreign_polls_left: int = 0
     polls: int = 0
     created: str = ""
+    hang: bool = False
+    throttle_left: int = 0
 
 
 @dataclass
@@ -210,6 +225,7 @@ class SummaryDesk:
         self._lock = threading.Lock()
         self._jobs: dict[str, Job] = {}
         self._ids = itertools.count(1)
+        self._started = 0
         self.stats = SummaryStats()
 
     def reset_stats(self) -> None:
@@ -261,7 +277,18 @@ class SummaryDesk:
         job_id = self._new_id()
         created = _iso_now()
         answer = _finished(job_id, groups, failed=False)
-        job = Job(job_id, knobs["summary_polls"], knobs["summary_fail"], answer, created=created)
+        with self._lock:
+            self._started += 1
+            troubled = self._started > knobs["summary_trouble_after"]
+        job = Job(
+            job_id,
+            knobs["summary_polls"],
+            knobs["summary_fail"] and troubled,
+            answer,
+            created=created,
+            hang=knobs["summary_hang"] and troubled,
+            throttle_left=knobs["summary_throttle_polls"],
+        )
         if knobs["summary_foreign_polls"]:
             other = self._compute(
                 sessions,
@@ -304,12 +331,15 @@ class SummaryDesk:
             job = self._jobs.get(holder)
             if job is None:
                 raise SummaryRequestError(404, "No billing session summary job found")
+            if job.throttle_left > 0:
+                job.throttle_left -= 1
+                raise SummaryRequestError(429, THROTTLED_MESSAGE)
             if job.foreign is not None and job.foreign_polls_left > 0:
                 job.foreign_polls_left -= 1
                 return job.foreign.answer
             job.polls += 1
-            if job.polls_left > 0:
-                job.polls_left -= 1
+            if job.hang or job.polls_left > 0:
+                job.polls_left = max(job.polls_left - 1, 0)
                 done = job.polls / (job.polls + job.polls_left + 1)
                 return {
                     "_id": job.id,
