@@ -252,6 +252,13 @@ def parse_result(
     return sorted(records.values(), key=lambda r: (r["botId"], r["periodStart"]))
 
 
+def only_app(records: list[dict[str, t.Any]], bot_id: str) -> list[dict[str, t.Any]]:
+    """An admin job asked for one app (`streamIds`), which the API may ignore: keep that app's
+    group when it is there; when no group carries its ID (groups named otherwise), keep all."""
+    mine = [r for r in records if r["botId"] == bot_id]
+    return mine if mine else records
+
+
 def in_window(record: t.Mapping[str, t.Any], window: Window) -> bool:
     """Whether a record's period starts inside the window (a bucket before fromDate, or one
     at toDate's edge, would be a partial count)."""

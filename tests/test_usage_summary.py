@@ -16,6 +16,7 @@ from tap_kore_billing.usage_summary import (
     job_id,
     job_state,
     newest_ended_period,
+    only_app,
     parse_result,
     plan_summary_windows,
     poll_delays,
@@ -216,3 +217,9 @@ def test_window_membership_and_the_newest_ended_period():
     assert newest_ended_period(inside[:0], "day", until=window.end) is None
     assert newest_ended_period(inside, "hour", until=window.end) == dt("2024-04-10T00:00:00Z")
     assert dt("2024-04-10T00:00:00Z") - timedelta(days=1) == dt("2024-04-09T00:00:00Z")
+
+
+def test_an_admin_job_for_one_app_keeps_that_apps_group_when_it_can():
+    records = [{"botId": "st-a"}, {"botId": "st-b"}]
+    assert only_app(records, "st-b") == [{"botId": "st-b"}]
+    assert only_app(records, "st-c") == records

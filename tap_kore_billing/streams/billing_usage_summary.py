@@ -33,6 +33,7 @@ from tap_kore_billing.usage_summary import (
     job_id,
     job_state,
     newest_ended_period,
+    only_app,
     parse_result,
     plan_summary_windows,
     poll_delays,
@@ -184,6 +185,8 @@ class BillingUsageSummaryStream(KoreBillingStream):
                     f"usage summary partition {partition}, window {window}: cannot read the "
                     f"result of job {our_job}: {exc}"
                 ) from exc
+            if fixed_bot is None and partition.bot_id != ACCOUNT_WIDE:
+                records = only_app(records, partition.bot_id)
             # A period outside the window would be a partial count: the job did not cover it.
             kept = [r for r in records if in_window(r, window)]
             if kept:
@@ -257,6 +260,11 @@ class BillingUsageSummaryStream(KoreBillingStream):
             deadline = time.monotonic() + timeout
             polls = 0
             last_status = started.get("status")
+            if job_state(last_status) is JobState.FAILED:
+                raise TapKoreBillingError(
+                    f"usage summary job failed: partition {partition}, window {window}: "
+                    f"{failure_detail(started)} (job {ours}, at its start); re-run later"
+                )
             others: set[str] = set()
             for delay in poll_delays(float(self.config["summary_poll_seconds"])):
                 remaining = deadline - time.monotonic()
