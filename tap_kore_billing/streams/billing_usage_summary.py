@@ -147,7 +147,8 @@ class BillingUsageSummaryStream(KoreBillingStream):
                     plan.bookmark.isoformat() if plan.bookmark else "none",
                 )
         total = sum(len(plan.windows) for plan in plans)
-        done = periods_so_far = 0
+        done = periods_so_far = polls = 0
+        started = time.monotonic()
         workers = int(self.config["max_workers"])
         for event in run_parallel(plans, self._fetch_partition, workers=workers):
             if isinstance(event, list):
@@ -156,6 +157,7 @@ class BillingUsageSummaryStream(KoreBillingStream):
             self._finish_window(event)
             done += 1
             periods_so_far += event.periods
+            polls += event.polls
             self.logger.info(
                 "Usage summary partition %s window %d/%d %s: %d periods (%d outside the window "
                 "skipped), job %s, %d status checks, %.1f s; %d periods so far",
@@ -170,6 +172,15 @@ class BillingUsageSummaryStream(KoreBillingStream):
                 event.seconds,
                 periods_so_far,
             )
+        self.logger.info(
+            "Usage summary done: %d periods of %d partitions from %d jobs (%d status checks) "
+            "in %.1f s",
+            periods_so_far,
+            len(plans),
+            done,
+            polls,
+            time.monotonic() - started,
+        )
 
     def _fetch_partition(self, plan: SummaryPlan) -> t.Iterator[list[dict[str, t.Any]] | JobDone]:
         partition = plan.partition
