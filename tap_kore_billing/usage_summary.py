@@ -252,11 +252,33 @@ def parse_result(
     return sorted(records.values(), key=lambda r: (r["botId"], r["periodStart"]))
 
 
-def only_app(records: list[dict[str, t.Any]], bot_id: str) -> list[dict[str, t.Any]]:
-    """An admin job asked for one app (`streamIds`), which the API may ignore: keep that app's
-    group when it is there; when no group carries its ID (groups named otherwise), keep all."""
-    mine = [r for r in records if r["botId"] == bot_id]
+def only_apps(
+    records: list[dict[str, t.Any]], app_ids: t.Collection[str]
+) -> list[dict[str, t.Any]]:
+    """An admin job asked for some apps (`streamIds`), which the API may ignore: keep those
+    apps' groups when they are there; when no group carries one of their IDs (groups named
+    otherwise), keep all."""
+    mine = [r for r in records if r["botId"] in app_ids]
     return mine if mine else records
+
+
+def newest_per_app(
+    records: list[dict[str, t.Any]],
+    app_ids: t.Sequence[str],
+    granularity: str,
+    *,
+    until: datetime,
+) -> list[datetime | None]:
+    """`newest_ended_period` for each app of a job, from that app's records; when no record
+    carries any of the IDs (one account-wide partition, or groups named otherwise), every app
+    gets the newest period of all records."""
+    if not any(r["botId"] in app_ids for r in records):
+        newest = newest_ended_period(records, granularity, until=until)
+        return [newest for _ in app_ids]
+    return [
+        newest_ended_period([r for r in records if r["botId"] == app], granularity, until=until)
+        for app in app_ids
+    ]
 
 
 def in_window(record: t.Mapping[str, t.Any], window: Window) -> bool:

@@ -106,7 +106,38 @@ def test_admin_scope_with_bot_ids_on_either_path(tmp_path, sb, admin_path):
     assert_matches(run.summary, expected(sb, bots=chosen))
     fell_back = "trying the account-wide path of the endpoint tables" in run.stderr
     assert fell_back is (admin_path == "plain")
-    assert set(run.bookmarks(STREAM)) == {f"botId={bot}" for bot in chosen}
+    assert run.bookmarks(STREAM) == {f"botId={bot}": "2024-03-31T00:00:00+00:00" for bot in chosen}
+    # One job per window for both apps (streamIds), not one per app.
+    assert sb.summary_stats()["posts"] == 2
+
+
+def test_admin_scope_apps_with_different_bookmarks_share_jobs(tmp_path, sb):
+    sb.configure(summary_admin_path="both")
+    known, new = sb.bot_ids[:2]
+    state = {
+        "bookmarks": {
+            STREAM: {
+                "partitions": [
+                    {
+                        "context": {"botId": known},
+                        "replication_key": "periodStart",
+                        "replication_key_value": "2024-03-20T00:00:00+00:00",
+                    }
+                ]
+            }
+        }
+    }
+    run = run_tap(
+        tmp_path, config(sb, api_scope="admin", bot_ids=[known, new]), state=state, streams=ONLY
+    )
+    assert run.exit_code == 0, run.stderr
+    # The new app needs everything; the known app is asked again, which upserts harmlessly.
+    assert_matches(run.summary, expected(sb, bots=[known, new]))
+    assert sb.summary_stats()["posts"] == 2
+    assert run.bookmarks(STREAM) == {
+        f"botId={known}": "2024-03-31T00:00:00+00:00",
+        f"botId={new}": "2024-03-31T00:00:00+00:00",
+    }
 
 
 def test_admin_scope_whole_account(tmp_path, sb):

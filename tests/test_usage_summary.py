@@ -16,7 +16,8 @@ from tap_kore_billing.usage_summary import (
     job_id,
     job_state,
     newest_ended_period,
-    only_app,
+    newest_per_app,
+    only_apps,
     parse_result,
     plan_summary_windows,
     poll_delays,
@@ -219,7 +220,23 @@ def test_window_membership_and_the_newest_ended_period():
     assert dt("2024-04-10T00:00:00Z") - timedelta(days=1) == dt("2024-04-09T00:00:00Z")
 
 
-def test_an_admin_job_for_one_app_keeps_that_apps_group_when_it_can():
-    records = [{"botId": "st-a"}, {"botId": "st-b"}]
-    assert only_app(records, "st-b") == [{"botId": "st-b"}]
-    assert only_app(records, "st-c") == records
+def test_an_admin_job_keeps_its_apps_groups_when_it_can():
+    records = [{"botId": "st-a"}, {"botId": "st-b"}, {"botId": "st-c"}]
+    assert only_apps(records, {"st-b", "st-c"}) == records[1:]
+    assert only_apps(records, {"st-x"}) == records
+
+
+def test_newest_period_per_app_of_one_job():
+    until = dt("2024-04-10T00:00:00Z")
+    records = [
+        {"botId": "st-a", "periodStart": "2024-04-08T00:00:00+00:00"},
+        {"botId": "st-a", "periodStart": "2024-04-09T00:00:00+00:00"},
+        {"botId": "st-b", "periodStart": "2024-04-07T00:00:00+00:00"},
+    ]
+    assert newest_per_app(records, ["st-a", "st-b", "st-c"], "day", until=until) == [
+        dt("2024-04-09T00:00:00Z"),
+        dt("2024-04-07T00:00:00Z"),
+        None,
+    ]
+    # One account-wide partition ("*"): the newest period of every app.
+    assert newest_per_app(records, ["*"], "day", until=until) == [dt("2024-04-09T00:00:00Z")]

@@ -32,8 +32,8 @@ from tap_kore_billing.usage_summary import (
     in_window,
     job_id,
     job_state,
-    newest_ended_period,
-    only_app,
+    newest_per_app,
+    only_apps,
     parse_result,
     plan_summary_windows,
     poll_delays,
@@ -55,11 +55,26 @@ STATUS_SUFFIX = "/status?type=summary"
 
 @dataclass(frozen=True)
 class SummaryPlan:
-    """What one run asks for a partition: its windows, oldest first, and its bookmark."""
+    """What one run asks in one series of jobs: for one app (`bot` scope), or for every
+    partition of the account at once (`admin` scope: the apps of `bot_ids` grouped by app, or
+    the whole account); its windows, oldest first, and each partition's bookmark."""
 
-    partition: Partition
+    partitions: tuple[Partition, ...]
     windows: list[Window]
-    bookmark: datetime | None
+    bookmarks: tuple[datetime | None, ...]
+
+    @property
+    def first(self) -> Partition:
+        return self.partitions[0]
+
+    @property
+    def app_ids(self) -> list[str]:
+        return [p.bot_id for p in self.partitions if p.bot_id != ACCOUNT_WIDE]
+
+    def __str__(self) -> str:
+        if len(self.partitions) == 1:
+            return str(self.first)
+        return "botId=" + ",".join(self.app_ids)
 
 
 @dataclass(frozen=True)
@@ -70,7 +85,8 @@ class JobDone:
     window: Window
     periods: int
     outside: int
-    newest_ended: datetime | None
+    # The newest ended period returned, per partition of the plan (None: none returned).
+    newest_ended: list[datetime | None]
     job: str
     polls: int
     seconds: float
@@ -101,7 +117,25 @@ class BillingUsageSummaryStream(KoreBillingStream):
 
     # --- settings turned into the plan --------------------------------------------------------
 
-    def _plan(self, partition: Partition) -> SummaryPlan:
+    def _plan(self, partitions: tuple[Partition, ...]) -> SummaryPlan:
+        """One series of jobs for these partitions, from the earliest point any of them needs
+        (asking a partition again for periods it has is harmless: targets upsert)."""
+        bookmarks = tuple(self._bookmark(partition) for partition in partitions)
+        fetch_to = self.run_started_at
+        if self.end_date is not None:
+            # A bounded backfill still asks for whole periods.
+            fetch_to = min(fetch_to, bucket_ceiling(self.end_date, self.granularity))
+        # Recent periods still change (sessions are published late): ask again from
+        # `summary_lookback_days` before the bookmark.
+        lookback = timedelta(days=int(self.config["summary_lookback_days"]))
+        fetch_from = min(
+            self.start_date if bookmark is None else max(self.start_date, bookmark - lookback)
+            for bookmark in bookmarks
+        )
+        windows = plan_summary_windows(fetch_from, fetch_to, self.granularity)
+        return SummaryPlan(partitions, windows, bookmarks)
+
+    def _bookmark(self, partition: Partition) -> datetime | None:
         state = self.saved_state(partition)
         bookmark = None
         if (
@@ -118,33 +152,28 @@ class BillingUsageSummaryStream(KoreBillingStream):
                     f"{value!r} is not an ISO 8601 date-time; fix or clear the state "
                     "(meltano state clear)"
                 ) from exc
-        # Recent periods still change (sessions are published late): ask again from
-        # `summary_lookback_days` before the bookmark; targets upsert on the key.
-        fetch_from = self.start_date
-        if bookmark is not None:
-            lookback = timedelta(days=int(self.config["summary_lookback_days"]))
-            fetch_from = max(self.start_date, bookmark - lookback)
-        fetch_to = self.run_started_at
-        if self.end_date is not None:
-            # A bounded backfill still asks for whole periods.
-            fetch_to = min(fetch_to, bucket_ceiling(self.end_date, self.granularity))
-        windows = plan_summary_windows(fetch_from, fetch_to, self.granularity)
-        return SummaryPlan(partition, windows, bookmark)
+        return bookmark
 
     # --- the sync -----------------------------------------------------------------------------
 
     def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
-        """Records of every partition; partitions run in parallel, written here."""
+        """Records of every partition; apps run in parallel, written here."""
+        partitions = self.kore_partitions
+        if partitions and partitions[0].scope == "bot":
+            groups: list[tuple[Partition, ...]] = [(partition,) for partition in partitions]
+        else:
+            # The account is one quota holder and one job groups its apps (`groupByBot`).
+            groups = [tuple(partitions)]
         plans = []
-        for partition in self.kore_partitions:
-            plan = self._plan(partition)
+        for group in groups:
+            plan = self._plan(group)
             if plan.windows:
                 plans.append(plan)
             else:
                 self.logger.info(
                     "Usage summary partition %s: nothing to ask (bookmark %s)",
-                    partition,
-                    plan.bookmark.isoformat() if plan.bookmark else "none",
+                    plan,
+                    ", ".join(b.isoformat() if b else "none" for b in plan.bookmarks),
                 )
         total = sum(len(plan.windows) for plan in plans)
         done = periods_so_far = polls = 0
@@ -161,7 +190,7 @@ class BillingUsageSummaryStream(KoreBillingStream):
             self.logger.info(
                 "Usage summary partition %s window %d/%d %s: %d periods (%d outside the window "
                 "skipped), job %s, %d status checks, %.1f s; %d periods so far",
-                event.plan.partition,
+                event.plan,
                 done,
                 total,
                 event.window,
@@ -176,28 +205,28 @@ class BillingUsageSummaryStream(KoreBillingStream):
             "Usage summary done: %d periods of %d partitions from %d jobs (%d status checks) "
             "in %.1f s",
             periods_so_far,
-            len(plans),
+            sum(len(plan.partitions) for plan in plans),
             done,
             polls,
             time.monotonic() - started,
         )
 
     def _fetch_partition(self, plan: SummaryPlan) -> t.Iterator[list[dict[str, t.Any]] | JobDone]:
-        partition = plan.partition
         # In app scope the partition's app names every record, whatever "bot" says ("ALL").
-        fixed_bot = partition.bot_id if partition.scope == "bot" else None
+        fixed_bot = plan.first.bot_id if plan.first.scope == "bot" else None
+        apps = plan.app_ids
         for window in plan.windows:
             started = time.monotonic()
-            answer, our_job, polls = self._run_job(partition, window)
+            answer, our_job, polls = self._run_job(plan, window)
             try:
                 records = parse_result(answer, granularity=self.granularity, bot_id=fixed_bot)
             except SummaryFormatError as exc:
                 raise TapKoreBillingError(
-                    f"usage summary partition {partition}, window {window}: cannot read the "
+                    f"usage summary partition {plan}, window {window}: cannot read the "
                     f"result of job {our_job}: {exc}"
                 ) from exc
-            if fixed_bot is None and partition.bot_id != ACCOUNT_WIDE:
-                records = only_app(records, partition.bot_id)
+            if fixed_bot is None and apps:
+                records = only_apps(records, set(apps))
             # A period outside the window would be a partial count: the job did not cover it.
             kept = [r for r in records if in_window(r, window)]
             if kept:
@@ -207,8 +236,11 @@ class BillingUsageSummaryStream(KoreBillingStream):
                 window=window,
                 periods=len(kept),
                 outside=len(records) - len(kept),
-                newest_ended=newest_ended_period(
-                    kept, self.granularity, until=min(window.end, self.run_started_at)
+                newest_ended=newest_per_app(
+                    kept,
+                    [p.bot_id for p in plan.partitions],
+                    self.granularity,
+                    until=min(window.end, self.run_started_at),
                 ),
                 job=our_job,
                 polls=polls,
@@ -216,21 +248,28 @@ class BillingUsageSummaryStream(KoreBillingStream):
             )
 
     def _finish_window(self, event: JobDone) -> None:
-        """Move the partition's bookmark to the newest ended period returned (never an open
+        """Move each partition's bookmark to its newest ended period returned (never an open
         one, never backwards); every record of the window was written before."""
-        if self.replication_method != "INCREMENTAL" or event.newest_ended is None:
+        if self.replication_method != "INCREMENTAL":
             return
-        if event.plan.bookmark is not None and event.newest_ended <= event.plan.bookmark:
-            return
-        state = self.state_manager.get_context_state(event.plan.partition.context)
-        current = state.get("replication_key_value")
-        new_value = to_iso(event.newest_ended)
-        if state.get("replication_key") == REPLICATION_KEY and current and current >= new_value:
-            return
-        state["replication_key"] = REPLICATION_KEY
-        state["replication_key_value"] = new_value
-        self.state_manager.is_flushed = False
-        self._write_state_message()
+        plan = event.plan
+        moved = False
+        for partition, bookmark, newest in zip(
+            plan.partitions, plan.bookmarks, event.newest_ended, strict=True
+        ):
+            if newest is None or (bookmark is not None and newest <= bookmark):
+                continue
+            state = self.state_manager.get_context_state(partition.context)
+            current = state.get("replication_key_value")
+            new_value = to_iso(newest)
+            if state.get("replication_key") == REPLICATION_KEY and current and current >= new_value:
+                continue
+            state["replication_key"] = REPLICATION_KEY
+            state["replication_key_value"] = new_value
+            moved = True
+        if moved:
+            self.state_manager.is_flushed = False
+            self._write_state_message()
 
     # --- the job ------------------------------------------------------------------------------
 
@@ -238,33 +277,33 @@ class BillingUsageSummaryStream(KoreBillingStream):
         with self._holder_locks_lock:
             return self._holder_locks.setdefault(holder, threading.Lock())
 
-    def _job_body(self, partition: Partition, window: Window) -> dict[str, t.Any]:
+    def _job_body(self, plan: SummaryPlan, window: Window) -> dict[str, t.Any]:
         first, last = request_range(window)
         body: dict[str, t.Any] = {
             "fromDate": to_api_timestamp(first),
             "toDate": to_api_timestamp(last),
             "unitType": list(UNIT_TYPES),
-            "groupByBot": "no" if partition.scope == "bot" else "yes",
+            "groupByBot": "no" if plan.first.scope == "bot" else "yes",
             "groupByPeriod": GROUP_BY_PERIOD[self.granularity],
         }
-        if partition.scope != "bot" and partition.bot_id != ACCOUNT_WIDE:
-            body["streamIds"] = [partition.bot_id]
+        if plan.first.scope != "bot" and plan.app_ids:
+            body["streamIds"] = plan.app_ids
         return body
 
-    def _run_job(self, partition: Partition, window: Window) -> tuple[dict[str, t.Any], str, int]:
+    def _run_job(self, plan: SummaryPlan, window: Window) -> tuple[dict[str, t.Any], str, int]:
         """Start a job and poll until it is done: (the finished answer, its `_id`, GETs made).
 
         The status GET names no job, so only one job runs per quota holder at a time, and only
         an answer carrying the `_id` this run's POST got is read.
         """
         timeout = float(self.config["summary_timeout_seconds"])
-        body = self._job_body(partition, window)
-        with self._holder_lock(partition.quota_holder):
-            started, base = self._start_job(partition, window, body)
+        body = self._job_body(plan, window)
+        with self._holder_lock(plan.first.quota_holder):
+            started, base = self._start_job(plan, window, body)
             ours = job_id(started)
             if ours is None:
                 raise TapKoreBillingError(
-                    f"usage summary partition {partition}, window {window}: the API's answer "
+                    f"usage summary partition {plan}, window {window}: the API's answer "
                     "to starting the job carries no _id, so its result cannot be told from "
                     "another job's"
                 )
@@ -273,7 +312,7 @@ class BillingUsageSummaryStream(KoreBillingStream):
             last_status = started.get("status")
             if job_state(last_status) is JobState.FAILED:
                 raise TapKoreBillingError(
-                    f"usage summary job failed: partition {partition}, window {window}: "
+                    f"usage summary job failed: partition {plan}, window {window}: "
                     f"{failure_detail(started)} (job {ours}, at its start); re-run later"
                 )
             others: set[str] = set()
@@ -282,7 +321,7 @@ class BillingUsageSummaryStream(KoreBillingStream):
                 if remaining <= 0:
                     break
                 time.sleep(min(delay, remaining))
-                answer = self._call(partition, window, "GET", base + STATUS_SUFFIX, None)
+                answer = self._call(plan, window, "GET", base + STATUS_SUFFIX, None)
                 polls += 1
                 shown = job_id(answer)
                 if shown != ours:
@@ -292,7 +331,7 @@ class BillingUsageSummaryStream(KoreBillingStream):
                         self.logger.info(
                             "Usage summary partition %s window %s: the status shows job %s, "
                             "not ours (%s); waiting",
-                            partition,
+                            plan,
                             window,
                             shown,
                             ours,
@@ -304,7 +343,7 @@ class BillingUsageSummaryStream(KoreBillingStream):
                     return answer, ours, polls
                 if state is JobState.FAILED:
                     raise TapKoreBillingError(
-                        f"usage summary job failed: partition {partition}, window {window}: "
+                        f"usage summary job failed: partition {plan}, window {window}: "
                         f"{failure_detail(answer)} (job {ours}); re-run later"
                     )
         shown_other = (
@@ -314,21 +353,21 @@ class BillingUsageSummaryStream(KoreBillingStream):
             else ""
         )
         raise TapKoreBillingError(
-            f"usage summary job timed out: partition {partition}, window {window}: still "
+            f"usage summary job timed out: partition {plan}, window {window}: still "
             f"{last_status!r} after {timeout:g} s and {polls} status checks (job {ours}); raise "
             f"summary_timeout_seconds or re-run later{shown_other}"
         )
 
     def _start_job(
-        self, partition: Partition, window: Window, body: dict[str, t.Any]
+        self, plan: SummaryPlan, window: Window, body: dict[str, t.Any]
     ) -> tuple[dict[str, t.Any], str]:
         """POST the job; (the answer, the path whose `/status` shows it)."""
-        if partition.scope == "bot":
-            path = BOT_SUMMARY_PATH.format(bot_id=partition.bot_id)
-            return self._call(partition, window, "POST", path, body), path
+        if plan.first.scope == "bot":
+            path = BOT_SUMMARY_PATH.format(bot_id=plan.first.bot_id)
+            return self._call(plan, window, "POST", path, body), path
         path = self._admin_path
         try:
-            return self._call(partition, window, "POST", path, body, fallback=True), path
+            return self._call(plan, window, "POST", path, body, fallback=True), path
         except _NotFoundError:
             self.logger.warning(
                 "%s answered 404; trying the account-wide path of the endpoint tables, %s",
@@ -336,11 +375,11 @@ class BillingUsageSummaryStream(KoreBillingStream):
                 LEGACY_ADMIN_SUMMARY_PATH,
             )
             self._admin_path = path = LEGACY_ADMIN_SUMMARY_PATH
-            return self._call(partition, window, "POST", path, body), path
+            return self._call(plan, window, "POST", path, body), path
 
     def _call(
         self,
-        partition: Partition,
+        plan: SummaryPlan,
         window: Window,
         method: str,
         path: str,
@@ -350,19 +389,19 @@ class BillingUsageSummaryStream(KoreBillingStream):
     ) -> dict[str, t.Any]:
         what = "starting the job" if method == "POST" else "checking the job"
         try:
-            return self.request_json(method, path, body, partition.quota_holder)
+            return self.request_json(method, path, body, plan.first.quota_holder)
         except ApiRequestError as exc:
             if fallback and exc.response.status_code == 404 and path == ADMIN_SUMMARY_PATH:
                 raise _NotFoundError from exc
             msg = (
-                f"request failed: usage summary partition {partition}, window {window}, "
+                f"request failed: usage summary partition {plan}, window {window}, "
                 f"{what}: {describe_failure(exc)}"
             )
             raise TapKoreBillingError(msg) from exc
         except (RetriableAPIError, requests.RequestException) as exc:
             msg = (
                 f"request failed after {self.backoff_max_tries()} tries: usage summary "
-                f"partition {partition}, window {window}, {what}: {describe_failure(exc)}"
+                f"partition {plan}, window {window}, {what}: {describe_failure(exc)}"
             )
             raise TapKoreBillingError(msg) from exc
 
