@@ -58,6 +58,7 @@ ADVICE = {
 }
 
 
+_LIMITER_LOCK = threading.Lock()
 _decode = msgspec.json.Decoder().decode  # about twice as fast as json.loads on a page
 
 
@@ -206,13 +207,19 @@ class KoreBillingStream(RESTStream):
 
     @cached_property
     def limiter(self) -> RollingLimiter:
-        return RollingLimiter(
-            [
-                (int(self.config["requests_per_minute"]), 60.0),
-                (int(self.config["requests_per_hour"]), 3600.0),
-            ],
-            on_wait=self._log_quota_wait,
-        )
+        # One budget per quota holder for the whole run: every stream spends the same quota.
+        with _LIMITER_LOCK:
+            shared = getattr(self._tap, "_kore_limiter", None)
+            if shared is None:
+                shared = RollingLimiter(
+                    [
+                        (int(self.config["requests_per_minute"]), 60.0),
+                        (int(self.config["requests_per_hour"]), 3600.0),
+                    ],
+                    on_wait=self._log_quota_wait,
+                )
+                self._tap._kore_limiter = shared  # type: ignore[attr-defined]
+            return t.cast("RollingLimiter", shared)
 
     def _log_quota_wait(self, holder: str, seconds: float) -> None:
         # Short waits pace every request at the quota; only a long pause needs explaining.
@@ -308,21 +315,31 @@ class KoreBillingStream(RESTStream):
             RetriableAPIError: still failing after the last try.
             requests.RequestException: network failures after the last try.
         """
-        return t.cast("dict[str, t.Any]", self._retrying_post(path, body, holder))
+        return self.request_json("POST", path, body, holder)
+
+    def request_json(
+        self, method: str, path: str, body: dict[str, t.Any] | None, holder: str
+    ) -> dict[str, t.Any]:
+        """One API call (POST with a JSON body, or GET without), waiting for the quota and
+        retrying what is transient; the answer's JSON object. Raises like `post_page`."""
+        return t.cast("dict[str, t.Any]", self._retrying_request(method, path, body, holder))
 
     def post_once(self, path: str, body: dict[str, t.Any], holder: str) -> dict[str, t.Any]:
         """One try, no retries: for probing what the server accepts."""
-        return self._post_once(path, body, holder)
+        return self._request_once("POST", path, body, holder)
 
     @cached_property
-    def _retrying_post(self) -> t.Callable[..., dict[str, t.Any]]:
-        return self.request_decorator(self._post_once)  # type: ignore[arg-type,return-value]
+    def _retrying_request(self) -> t.Callable[..., dict[str, t.Any]]:
+        return self.request_decorator(self._request_once)  # type: ignore[arg-type,return-value]
 
-    def _post_once(self, path: str, body: dict[str, t.Any], holder: str) -> dict[str, t.Any]:
+    def _request_once(
+        self, method: str, path: str, body: dict[str, t.Any] | None, holder: str
+    ) -> dict[str, t.Any]:
         with self._counter_lock:
             self.requests_sent += 1
         with self.limiter.slot(holder):
-            response = self.requests_session.post(
+            response = self.requests_session.request(
+                method,
                 self.url_base + path,
                 json=body,
                 headers={"Content-Type": "application/json", "User-Agent": self.user_agent},

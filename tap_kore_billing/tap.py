@@ -24,7 +24,7 @@ from tap_kore_billing.client import KoreBillingStream
 from tap_kore_billing.datetimes import parse_setting_datetime
 from tap_kore_billing.errors import TapKoreBillingError
 from tap_kore_billing.inputs import prepare_arguments
-from tap_kore_billing.streams import BillingSessionsStream
+from tap_kore_billing.streams import BillingSessionsStream, BillingUsageSummaryStream
 from tap_kore_billing.writer import BufferedMsgSpecWriter, DownstreamClosedError
 
 if t.TYPE_CHECKING:
@@ -196,6 +196,39 @@ class TapKoreBilling(Tap):
             description="Seconds before the first retry, doubling each time; a Retry-After "
             "header from the API takes precedence.",
         ),
+        th.Property(
+            "summary_granularity",
+            th.StringType,
+            default="day",
+            allowed_values=["day", "hour", "month"],
+            title="Usage Summary Granularity",
+            description="Period of the billing_usage_summary stream's counters: `day`, `hour` "
+            "or `month` (UTC buckets).",
+        ),
+        th.Property(
+            "summary_lookback_days",
+            th.IntegerType(minimum=0),
+            default=3,
+            title="Usage Summary Lookback Days",
+            description="Days before the usage summary bookmark each run asks for again, "
+            "because recent periods still change while late sessions are published.",
+        ),
+        th.Property(
+            "summary_timeout_seconds",
+            th.IntegerType(minimum=1),
+            default=600,
+            title="Usage Summary Timeout Seconds",
+            description="How long one usage summary report job may take, from its start to its "
+            "result, before the run fails.",
+        ),
+        th.Property(
+            "summary_poll_seconds",
+            th.NumberType(exclusive_minimum=0),
+            default=1.0,
+            title="Usage Summary Poll Seconds",
+            description="Seconds before the first status check of a usage summary job; each "
+            "later check waits 1.5 times longer, up to 30 s.",
+        ),
     ).to_dict()
 
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
@@ -259,7 +292,7 @@ class TapKoreBilling(Tap):
         self.logger.info("Connection test passed: %s", "; ".join(checked))
 
     def discover_streams(self) -> list[Stream]:
-        return [BillingSessionsStream(self)]
+        return [BillingSessionsStream(self), BillingUsageSummaryStream(self)]
 
 
 # The tap's own settings (not the SDK's stream-map ones, whose values may hold salts).

@@ -13,6 +13,7 @@ import pytest
 
 from tap_kore_billing.datetimes import parse_setting_datetime
 from tap_kore_billing.sandbox import Sandbox
+from tap_kore_billing.tap import TapKoreBilling
 
 START = "2024-01-01T00:00:00Z"
 # Everything every tap run printed, so one check can prove no secret ever reached the output.
@@ -31,7 +32,18 @@ class TapRun:
 
     @property
     def records(self) -> list[dict]:
-        return [m["record"] for m in self.messages if m["type"] == "RECORD"]
+        """The billing_sessions records."""
+        return self.stream_records("billing_sessions")
+
+    @property
+    def summary(self) -> list[dict]:
+        """The billing_usage_summary records."""
+        return self.stream_records("billing_usage_summary")
+
+    def stream_records(self, stream: str) -> list[dict]:
+        return [
+            m["record"] for m in self.messages if m["type"] == "RECORD" and m["stream"] == stream
+        ]
 
     @property
     def states(self) -> list[dict]:
@@ -45,9 +57,9 @@ class TapRun:
     def ids(self) -> list[str]:
         return [r["billingSessionId"] for r in self.records]
 
-    def bookmarks(self) -> dict[str, str]:
+    def bookmarks(self, stream: str = "billing_sessions") -> dict[str, str]:
         """Partition (as "k=v k=v") -> bookmark, from the final state."""
-        partitions = self.final_state["bookmarks"]["billing_sessions"].get("partitions", [])
+        partitions = self.final_state["bookmarks"].get(stream, {}).get("partitions", [])
         return {
             " ".join(f"{k}={v}" for k, v in p["context"].items()): p["replication_key_value"]
             for p in partitions
@@ -61,14 +73,23 @@ def run_tap(
     state: dict | None = None,
     args: tuple[str, ...] = (),
     timeout: float = 300,
+    streams: tuple[str, ...] | None = None,
 ) -> TapRun:
-    """Run the console script the way Meltano does and parse what it printed."""
+    """Run the console script the way Meltano does and parse what it printed.
+
+    `streams` selects some streams (as Meltano's `select` does, through a catalog); by
+    default every stream runs.
+    """
     for key in ("client_secret", "auth_token"):
         if config.get(key):
             SECRETS_SEEN.add(str(config[key]))
     config_path = tmp_path / f"config-{len(CAPTURED_OUTPUT)}.json"
     config_path.write_text(json.dumps(config))
     command = [sys.executable, "-m", "tap_kore_billing", "--config", str(config_path), *args]
+    if streams is not None:
+        catalog_path = tmp_path / f"catalog-{len(CAPTURED_OUTPUT)}.json"
+        catalog_path.write_text(json.dumps(catalog_selecting(streams)))
+        command += ["--catalog", str(catalog_path)]
     if state is not None:
         state_path = tmp_path / f"state-{len(CAPTURED_OUTPUT)}.json"
         state_path.write_text(json.dumps(state))
@@ -80,6 +101,20 @@ def run_tap(
     CAPTURED_OUTPUT.append(done.stdout + done.stderr)
     messages = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     return TapRun(done.returncode, done.stdout, done.stderr, messages)
+
+
+def catalog_selecting(streams: tuple[str, ...]) -> dict:
+    """The tap's catalog with only `streams` selected."""
+    catalog = TapKoreBilling(
+        config={"start_date": START, "auth_token": "x", "bot_ids": ["st-x"]},
+        parse_env_config=False,
+        validate_config=False,
+    ).catalog_dict
+    for entry in catalog["streams"]:
+        for item in entry["metadata"]:
+            if item["breadcrumb"] == []:
+                item["metadata"]["selected"] = entry["tap_stream_id"] in streams
+    return catalog
 
 
 def sandbox_config(sb: Sandbox, **overrides: object) -> dict:
@@ -96,6 +131,8 @@ def sandbox_config(sb: Sandbox, **overrides: object) -> dict:
         # Tests that are not about the limiter must not wait for it.
         "requests_per_minute": 100_000,
         "requests_per_hour": 1_000_000,
+        # Usage summary jobs: status checks from 10 ms on, not 1 s.
+        "summary_poll_seconds": 0.01,
     }
     config.update(overrides)
     return config

@@ -29,6 +29,7 @@ SAMPLE_CONFIG = {
     "end_date": "2024-03-01T00:00:00Z",
     "requests_per_minute": 100_000,
     "requests_per_hour": 1_000_000,
+    "summary_poll_seconds": 0.01,
 }
 
 TestTapKoreBilling = get_tap_test_class(

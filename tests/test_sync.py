@@ -198,6 +198,8 @@ def test_settings_from_environment_variables_as_meltano_passes_them(sandbox, tmp
         "TAP_KORE_BILLING_LOOKBACK_HOURS": "1.5",
         "TAP_KORE_BILLING_REQUEST_TIMEOUT": "30",
         "TAP_KORE_BILLING_REQUESTS_PER_MINUTE": "100000",
+        "TAP_KORE_BILLING_SUMMARY_POLL_SECONDS": "0.01",
+        "TAP_KORE_BILLING_SUMMARY_GRANULARITY": "month",
     }
     done = subprocess.run(
         [sys.executable, "-m", "tap_kore_billing", "--config", "ENV"],
@@ -209,9 +211,11 @@ def test_settings_from_environment_variables_as_meltano_passes_them(sandbox, tmp
     )
     CAPTURED_OUTPUT.append(done.stdout + done.stderr)
     assert done.returncode == 0, done.stderr[-2000:]
-    ids = [
-        json.loads(line)["record"]["billingSessionId"]
-        for line in done.stdout.splitlines()
-        if line.startswith('{"type":"RECORD"')
+    records = [
+        json.loads(line) for line in done.stdout.splitlines() if line.startswith('{"type":"RECORD"')
     ]
+    ids = [r["record"]["billingSessionId"] for r in records if r["stream"] == "billing_sessions"]
+    summary = [r["record"] for r in records if r["stream"] == "billing_usage_summary"]
+    assert summary
+    assert {r["granularity"] for r in summary} == {"month"}
     assert sorted(ids) == sorted(s["billingSessionId"] for s in sandbox.expected())

@@ -66,7 +66,50 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-enforce-jti", action="store_true")
     p.add_argument("--no-admin", action="store_true", help="admin path answers 403")
     p.add_argument("--allow-unknown-apps", action="store_true", help="unknown botId: no rows")
+    summary = p.add_argument_group("usage summary jobs")
+    summary.add_argument(
+        "--summary-polls", type=int, default=2, help="status GETs a job stays IN_PROGRESS"
+    )
+    summary.add_argument("--summary-fail", action="store_true", help="every job ends FAILED")
+    summary.add_argument(
+        "--summary-foreign-polls",
+        type=int,
+        default=0,
+        help="status GETs after each POST that show a second client's finished job",
+    )
+    summary.add_argument(
+        "--summary-admin-path",
+        choices=("bots", "plain", "both"),
+        default="plain",
+        help="which account-wide path exists: /api/public/bots/... or /api/public/...",
+    )
+    summary.add_argument("--summary-bucket-by", choices=("start", "end"), default="start")
+    summary.add_argument(
+        "--summary-discrepancy",
+        action="append",
+        default=[],
+        metavar="APP:DAY:UNIT:DELTA",
+        help="shift a summary counter away from the detail rows, e.g. "
+        "1:2024-03-05:conversations:+2 (APP: an st-... ID or the app's 1-based position); "
+        "repeatable",
+    )
     return p
+
+
+def _discrepancies(specs: Sequence[str], bot_ids: Sequence[str]) -> list[dict[str, object]]:
+    out: list[dict[str, object]] = []
+    for spec in specs:
+        parts = spec.rsplit(":", 3)
+        if len(parts) != 4:
+            raise ValueError(f"--summary-discrepancy {spec!r}: expected APP:DAY:UNIT:DELTA")
+        app, day, unit, delta = parts
+        if app.isdigit():
+            position = int(app)
+            if not 1 <= position <= len(bot_ids):
+                raise ValueError(f"--summary-discrepancy {spec!r}: no app number {position}")
+            app = bot_ids[position - 1]
+        out.append({"botId": app, "day": day, "unit": unit, "delta": int(delta)})
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -104,10 +147,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             enforce_jti=not args.no_enforce_jti,
             admin_enabled=not args.no_admin,
             known_apps_only=not args.allow_unknown_apps,
+            summary={
+                "summary_polls": args.summary_polls,
+                "summary_fail": args.summary_fail,
+                "summary_foreign_polls": args.summary_foreign_polls,
+                "summary_admin_path": args.summary_admin_path,
+                "summary_bucket_by": args.summary_bucket_by,
+            },
             host=args.host,
             port=args.port,
         )
         sandbox.configure(oversized_limit=args.oversized_limit)
+        if args.summary_discrepancy:
+            sandbox.configure(
+                summary_discrepancies=_discrepancies(args.summary_discrepancy, sandbox.bot_ids)
+            )
         sandbox.start()
     except (ValueError, OSError) as exc:
         print(f"kore-billing-sandbox: {exc}", file=sys.stderr)

@@ -33,6 +33,17 @@ from tap_kore_billing.sandbox.data import (
     dumps,
     generate,
 )
+from tap_kore_billing.sandbox.summary import (
+    SUMMARY_DEFAULTS,
+    SUMMARY_KNOBS,
+    Route,
+    SummaryDesk,
+    SummaryRequestError,
+    group_by_bot,
+    parse_body,
+    route,
+    selected_bots,
+)
 
 UTC = timezone.utc
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -233,6 +244,7 @@ RUNTIME_KNOBS: dict[str, Callable[[object], object]] = {
     "late_fraction": _rate,
     "late_delay_hours": _non_negative_float,
     "clock": _optional_epoch,
+    **SUMMARY_KNOBS,
 }
 # What a row listed in `corrupt_ids` carries instead of its billingSessionEndDateTime.
 CORRUPT_DATETIME = "31-02-2024 25:61:00 xm"
@@ -394,7 +406,8 @@ class _Handler(BaseHTTPRequestHandler):
         if path.startswith(CONTROL_PREFIX):
             self._send(sandbox._handle_control(method, path, body))
             return
-        reply = sandbox._handle_api(method, path, self.headers.get("auth"), body)
+        query = self.path.split("?", 1)[1] if "?" in self.path else ""
+        reply = sandbox._handle_api(method, path, self.headers.get("auth"), body, query)
         if reply.drop:
             self.close_connection = True
             return
@@ -449,6 +462,7 @@ class Sandbox:
         enforce_jti: bool = True,
         admin_enabled: bool = True,
         known_apps_only: bool = True,
+        summary: dict[str, Any] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -495,8 +509,11 @@ class Sandbox:
                 "late_fraction": 0.0,
                 "late_delay_hours": 0.0,
                 "clock": None,
+                **SUMMARY_DEFAULTS,
+                **(summary or {}),
             }
         )
+        self._summary = SummaryDesk()
         self._data: Dataset = generate(
             seed=seed,
             apps=apps,
@@ -628,6 +645,11 @@ class Sandbox:
     def reset_stats(self) -> None:
         """Zero the counters (rate-limit windows and seen jtis are kept)."""
         self._stats.reset()
+        self._summary.reset_stats()
+
+    def summary_stats(self) -> dict[str, Any]:
+        """Usage summary POSTs and GETs (all, and per quota holder) since the last reset."""
+        return self._summary.stats_snapshot()
 
     def reveal(self) -> int:
         """Make the hidden late and new sessions visible; returns how many were added."""
@@ -868,7 +890,60 @@ class Sandbox:
             bot_ids = (wanted,)
         return self._page(knobs, bot_ids, body)
 
-    def _handle_api(self, method: str, path: str, token: str | None, raw_body: bytes) -> Reply:
+    def _serve_summary(  # noqa: PLR0917 - one call site, beside _serve_api
+        self,
+        where: Route,
+        method: str,
+        token: str | None,
+        raw_body: bytes,
+        query: str,
+        knobs: dict[str, Any],
+    ) -> Reply:
+        """The usage summary endpoints (sandbox/summary.py), behind the same auth and quota."""
+        variant, served = where.admin_variant, knobs["summary_admin_path"]
+        if variant is not None and served not in ("both", variant):
+            raise ApiError(404, f"Cannot {method} {where.path}")
+        wanted = "GET" if where.status else "POST"
+        if method != wanted:
+            raise ApiError(405, f"Method {method} not allowed; use {wanted}")
+        self._authenticate(token, knobs)
+        known = self._data.bot_ids
+        if where.bot_id is not None:
+            if knobs["known_apps_only"] and where.bot_id not in known:
+                raise ApiError(403, f"App {where.bot_id} is not accessible with these credentials")
+            holder, bots = where.bot_id, [where.bot_id]
+        else:
+            if not knobs["admin_enabled"]:
+                raise ApiError(403, "These credentials lack the Admin Console API scope")
+            holder, bots = ACCOUNT_HOLDER, list(known)
+        self._throttle(holder, knobs)
+        try:
+            if where.status:
+                answer = self._summary.status(holder, query)
+            else:
+                body = parse_body(raw_body)
+                if where.bot_id is None:
+                    bots = selected_bots(body, known, only_known=knobs["known_apps_only"])
+                with self._lock:
+                    sessions = self._data.visible
+                answer = self._summary.start_job(
+                    holder,
+                    body,
+                    bots=bots,
+                    group_name=None if group_by_bot(body) else "ALL",
+                    sessions=sessions,
+                    knobs=knobs,
+                )
+        except SummaryRequestError as exc:
+            error = ApiError(exc.status, exc.msg)
+            if exc.status == 429 and knobs["retry_after"]:
+                error.headers["Retry-After"] = "1"
+            raise error from None
+        return Reply(200, json.dumps(answer).encode())
+
+    def _handle_api(
+        self, method: str, path: str, token: str | None, raw_body: bytes, query: str = ""
+    ) -> Reply:
         stats = self._stats
         with stats.lock:
             stats.requests += 1
@@ -878,7 +953,13 @@ class Sandbox:
             with self._lock:
                 knobs = dict(self._knobs)
             try:
-                reply = self._serve_api(method, path, token, raw_body, knobs)
+                summary_route = route(path)
+                if summary_route is None:
+                    reply = self._serve_api(method, path, token, raw_body, knobs)
+                else:
+                    reply = self._serve_summary(
+                        summary_route, method, token, raw_body, query, knobs
+                    )
             except ApiError as error:
                 reply = _error_reply(error)
             if reply.status not in (404, 405):
