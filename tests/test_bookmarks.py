@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from conftest import run_tap, sandbox_config
+from conftest import SESSIONS, run_tap, sandbox_config
 
 from tap_kore_billing.bookmarks import PartitionBookmark
 from tap_kore_billing.sandbox import Sandbox
@@ -116,7 +116,7 @@ def test_sessions_published_days_late_are_picked_up_by_the_next_run(tmp_path, fi
         )
         # end_date stands for the moment of each run, so the tap's clock matches the API's.
         config = sandbox_config(sb, lookback_hours=48, end_date="2024-02-10T00:00:00Z")
-        first = run_tap(tmp_path, config)
+        first = run_tap(tmp_path, config, streams=SESSIONS)
         assert first.exit_code == 0, first.stderr
         shown_first = {s["billingSessionId"] for s in sb.published_expected()}
         assert set(first.ids) == shown_first
@@ -132,7 +132,7 @@ def test_sessions_published_days_late_are_picked_up_by_the_next_run(tmp_path, fi
         }
         assert len(published_late) >= 5
         config["end_date"] = "2024-02-15T00:00:00Z"
-        second = run_tap(tmp_path, config, state=first.final_state)
+        second = run_tap(tmp_path, config, state=first.final_state, streams=SESSIONS)
         assert second.exit_code == 0, second.stderr
         assert published_late <= set(second.ids)
         assert set(first.ids) | set(second.ids) == shown_second
@@ -151,10 +151,10 @@ def test_an_idle_partition_costs_two_requests_per_run(tmp_path):
         max_page_size=50,
     ) as sb:
         config = sandbox_config(sb)
-        first = run_tap(tmp_path, config)
+        first = run_tap(tmp_path, config, streams=SESSIONS)
         assert first.exit_code == 0, first.stderr
         sb.reset_stats()
-        second = run_tap(tmp_path, config, state=first.final_state)
+        second = run_tap(tmp_path, config, state=first.final_state, streams=SESSIONS)
         assert second.exit_code == 0, second.stderr
         per_app = sb.stats()["by_holder"]
         assert per_app == dict.fromkeys(sb.bot_ids, 2)
@@ -186,7 +186,7 @@ def test_a_state_written_by_the_previous_release_needs_no_backfill_and_leaves_no
                 }
             }
         }
-        run = run_tap(tmp_path, sandbox_config(sb), state=old_state)
+        run = run_tap(tmp_path, sandbox_config(sb), state=old_state, streams=SESSIONS)
         assert run.exit_code == 0, run.stderr
         floor = _dt(old_bookmark) - timedelta(hours=24)
         expected = {s["billingSessionId"] for s in sb.expected() if s["end"] >= floor}

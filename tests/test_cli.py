@@ -11,7 +11,7 @@ import sys
 from datetime import datetime, timezone
 
 import pytest
-from conftest import CAPTURED_OUTPUT, SECRETS_SEEN, run_tap, sandbox_config
+from conftest import CAPTURED_OUTPUT, SECRETS_SEEN, SESSIONS, run_tap, sandbox_config
 
 from tap_kore_billing.sandbox import Sandbox
 
@@ -177,7 +177,7 @@ def test_retry_waits_are_what_the_settings_and_the_server_ask(tmp_path):
     ) as sb:
         config = sandbox_config(sb, retry_initial_delay=0.1, end_date="2024-02-01T00:00:00Z")
         sb.configure(error_rate=0.5, fault_seed=11)
-        run = run_tap(tmp_path, config)
+        run = run_tap(tmp_path, config, streams=SESSIONS)
         assert run.exit_code == 0, run.stderr
         waits = [
             (float(m.group(1)), m.group(2), int(m.group(3)))

@@ -226,6 +226,10 @@ def test_every_setting_from_environment_variables_reaches_the_tap(
             "request_timeout": "2.5",
             "retry_attempts": "3",
             "retry_initial_delay": "0.25",
+            "summary_granularity": "hour",
+            "summary_lookback_days": "2",
+            "summary_timeout_seconds": "120",
+            "summary_poll_seconds": "0.05",
         }
         env = {f"TAP_KORE_BILLING_{name.upper()}": value for name, value in settings.items()}
         printed = meltano(
@@ -264,11 +268,18 @@ def test_every_setting_from_environment_variables_reaches_the_tap(
             "request_timeout": 2.5,
             "retry_attempts": 3,
             "retry_initial_delay": 0.25,
+            "summary_lookback_days": 2,
+            "summary_timeout_seconds": 120,
+            "summary_poll_seconds": 0.05,
         }
         [output] = tmp_path.glob("billing_sessions*.jsonl")
         rows = [json.loads(line) for line in output.read_text().splitlines()]
         wanted = {s["billingSessionId"] for s in sb.expected() if s["channel"] in ("rtm", "ivr")}
         assert {row["billingSessionId"] for row in rows} == wanted
+        [summary] = tmp_path.glob("billing_usage_summary*.jsonl")
+        periods = [json.loads(line) for line in summary.read_text().splitlines()]
+        assert periods
+        assert {row["granularity"] for row in periods} == {"hour"}
 
 
 def test_the_hash_salt_comes_from_the_shell_in_every_environment():

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
-from conftest import run_tap, sandbox_config
+from conftest import SESSIONS, run_tap, sandbox_config
 
 from tap_kore_billing.sandbox import Sandbox
 
@@ -42,7 +42,7 @@ def _config(sb, **overrides):
 
 def test_a_server_that_accepts_large_pages_is_asked_for_them(tmp_path):
     with _sandbox() as sb:
-        run = run_tap(tmp_path, _config(sb))
+        run = run_tap(tmp_path, _config(sb), streams=SESSIONS)
         assert run.exit_code == 0, run.stderr
         assert len(run.ids) == len(set(run.ids))
         assert set(run.ids) == _expected(sb)
@@ -54,7 +54,7 @@ def test_a_server_that_accepts_large_pages_is_asked_for_them(tmp_path):
 @pytest.mark.parametrize(("policy", "status"), [("reject", "HTTP 400"), ("fail", "HTTP 500")])
 def test_a_server_that_refuses_large_pages_costs_one_request(tmp_path, policy, status):
     with _sandbox(max_page_size=100, oversized_limit=policy, error_rate=0.0) as sb:
-        run = run_tap(tmp_path, _config(sb))
+        run = run_tap(tmp_path, _config(sb), streams=SESSIONS)
         assert run.exit_code == 0, run.stderr
         ids = run.ids
         assert len(ids) == len(set(ids))
@@ -72,7 +72,7 @@ def test_a_server_that_refuses_large_pages_costs_one_request(tmp_path, policy, s
 
 def test_a_400_about_something_else_is_still_an_error(tmp_path):
     with _sandbox(max_range_days=7) as sb:
-        run = run_tap(tmp_path, _config(sb))
+        run = run_tap(tmp_path, _config(sb), streams=SESSIONS)
         assert run.exit_code == 1
         assert "HTTP 400" in run.stderr
         assert "refused page_size" not in run.stderr

@@ -156,6 +156,11 @@ class BillingUsageSummaryStream(KoreBillingStream):
 
     # --- the sync -----------------------------------------------------------------------------
 
+    def check_connection(self) -> str:
+        # A report job makes the API compute a summary; the billing_sessions check already
+        # proved host, credentials (the same Billing Sessions scope) and every app.
+        return f"{self.name} not started (a report job is no connection check)"
+
     def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
         """Records of every partition; apps run in parallel, written here."""
         partitions = self.kore_partitions
@@ -179,7 +184,10 @@ class BillingUsageSummaryStream(KoreBillingStream):
         done = periods_so_far = polls = 0
         started = time.monotonic()
         workers = int(self.config["max_workers"])
-        for event in run_parallel(plans, self._fetch_partition, workers=workers):
+        events: t.Iterator[list[dict[str, t.Any]] | JobDone] = run_parallel(
+            plans, self._fetch_partition, workers=workers
+        )
+        for event in events:
             if isinstance(event, list):
                 yield from event
                 continue
