@@ -1,9 +1,11 @@
-"""`make demo`: the whole pipeline on the local emulator, then a reconciliation summary.
+"""`make demo`: the whole pipeline on the local emulator, then the invoice reconciliation.
 
-Starts kore-billing-sandbox on 127.0.0.1:8765, runs
-`meltano --environment=sandbox run tap-kore-billing target-duckdb`, stops the emulator and
-prints sessions per app, per month and per type and channel from the DuckDB file. Run it again
-to see an incremental run: Meltano keeps the state, so only the lookback is read again.
+Starts kore-billing-sandbox on 127.0.0.1:8765 with one injected discrepancy (the usage summary
+bills app 2 for three more conversations than it had, ten days ago), runs
+`meltano --environment=sandbox run tap-kore-billing target-duckdb dbt-duckdb:build`, stops the
+emulator and prints sessions per app, month, type and channel, then the reconciliation: every
+app-day and unit compared, and the mismatches listed. Run it again to see an incremental run:
+Meltano keeps the state, so only the lookback is read again.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import re
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import duckdb
@@ -21,6 +24,10 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 DATABASE = ROOT / "output" / "kore_billing.duckdb"
 TABLE = "kore_billing.kore_billing.billing_sessions"
+RECONCILIATION = "kore_billing.analytics.billing_reconciliation"
+# The discrepancy the demo asks the emulator for: app 2, ten days ago, +3 conversations billed.
+INJECTED_DAY = (datetime.now(timezone.utc) - timedelta(days=10)).date().isoformat()
+INJECTED = f"2:{INJECTED_DAY}:conversations:3"
 WINDOW_LINE = re.compile(r"Partition .* window \d+/\d+ \S+: (\d+) rows")
 PORT = 8765  # the sandbox environment in meltano.yml points here
 # The emulator's obviously fake secret, as in meltano.yml's sandbox environment.
@@ -35,6 +42,8 @@ def start_emulator() -> subprocess.Popen[str]:
             str(PORT),
             "--client-secret",
             SANDBOX_SECRET,
+            "--summary-discrepancy",
+            INJECTED,
         ],
         stdout=subprocess.PIPE,
         text=True,
@@ -65,7 +74,14 @@ def row_count() -> int:
 def run_pipeline() -> float:
     started = time.monotonic()
     done = subprocess.run(
-        [BIN / "meltano", "--environment=sandbox", "run", "tap-kore-billing", "target-duckdb"],
+        [
+            BIN / "meltano",
+            "--environment=sandbox",
+            "run",
+            "tap-kore-billing",
+            "target-duckdb",
+            "dbt-duckdb:build",
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -109,9 +125,25 @@ def summary(before: int, seconds: float) -> None:
             db.sql(query.format(t=TABLE) + " order by 1, 2").show()
 
 
+def reconciliation() -> None:
+    with duckdb.connect(str(DATABASE), read_only=True) as db:
+        print("\nreconciliation (billing_reconciliation: detail rows vs. the usage summary):")
+        db.sql(
+            "select granularity, unit, status, count(*) as periods, "  # noqa: S608
+            "sum(detail_count) as detail, sum(summary_count) as summary "
+            f"from {RECONCILIATION} group by 1, 2, 3 order by 1, 2, 3"
+        ).show()
+        print(f"mismatches (injected: app 2, {INJECTED_DAY}, conversations, +3 in the summary):")
+        db.sql(
+            "select bot_id as app, period_start::date as day, unit, detail_count as detail, "  # noqa: S608
+            "summary_count as summary, difference "
+            f"from {RECONCILIATION} where status = 'mismatch' order by period_start, bot_id, unit"
+        ).show()
+
+
 def main() -> int:
     subprocess.run(
-        [str(BIN / "meltano"), "install", "tap-kore-billing", "target-duckdb"],
+        [str(BIN / "meltano"), "install", "tap-kore-billing", "target-duckdb", "dbt-duckdb"],
         cwd=ROOT,
         check=True,
         capture_output=True,
@@ -125,6 +157,7 @@ def main() -> int:
         emulator.terminate()
         emulator.wait(timeout=10)
     summary(before, seconds)
+    reconciliation()
     return 0
 
 
