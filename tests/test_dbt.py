@@ -15,7 +15,7 @@ import subprocess
 import sys
 import uuid
 from collections import Counter
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import duckdb
@@ -373,54 +373,34 @@ def pg_schemas():
             conn.execute(f"drop schema if exists {name} cascade")
 
 
-def daily_summary(sb: Sandbox) -> dict[tuple[str, date], Counter]:
-    counts: dict[tuple[str, date], Counter] = {}
-    for s in sb.expected():
-        counts.setdefault((s["botId"], s["start"].date()), Counter())[s["billingSessionType"]] += 1
-    return counts
-
-
-def test_postgres_run_builds_the_reconciliation_from_the_loaders_schema(tmp_path, pg_schemas):
-    """The loader's schema reaches dbt-postgres; camelCase columns are read on PostgreSQL."""
+def test_postgres_pipeline_flags_exactly_the_injected_discrepancies(tmp_path, pg_schemas):
+    """`meltano run tap-kore-billing target-postgres dbt-postgres:build`, configured only from
+    environment variables: both streams load into the loader's schema, dbt reads them there,
+    and the emulator's injected disagreements are the only mismatches."""
     load_schema, models_schema = pg_schemas
     with Sandbox(seed=42, apps=2, sessions=400, max_page_size=100) as sb:
         SECRETS_SEEN.add(sb.client_secret)
-        counts = daily_summary(sb)
-        # The summary, as the billing_usage_summary stream would load it (camelCase names),
-        # with one conversation too many on the first day of the first app.
-        first = min(counts)
-        with psycopg.connect(**PG, autocommit=True) as conn:
-            conn.execute(f"create schema {load_schema}")
-            conn.execute(
-                f'create table {load_schema}.billing_usage_summary ("botId" text, '
-                'granularity text, "periodStart" timestamp, requests bigint, sessions bigint, '
-                "conversations bigint, alert_notifications bigint, proactive_notifications bigint)"
-            )
-            with conn.cursor() as cursor:
-                cursor.executemany(
-                    f"insert into {load_schema}.billing_usage_summary "  # noqa: S608
-                    "values (%s, 'day', %s, 0, 0, %s, %s, %s)",
-                    [
-                        (
-                            bot,
-                            datetime.combine(day, datetime.min.time()),
-                            c["Conversations"] + (1 if (bot, day) == first else 0),
-                            c["Alert Notifications"],
-                            c["Proactive Notifications"],
-                        )
-                        for (bot, day), c in counts.items()
-                    ],
-                )
+        days = sorted({s["start"].date() for s in sb.expected()})
+        injected = {
+            (sb.bot_ids[0], days[3], "conversations"): 2,
+            (sb.bot_ids[1], days[10], "alert_notifications"): -1,
+        }
+        sb.configure(
+            summary_discrepancies=[
+                {"botId": bot, "day": day.isoformat(), "unit": unit, "delta": delta}
+                for (bot, day, unit), delta in injected.items()
+            ],
+            summary_polls=1,
+        )
         env = {
             "TAP_KORE_BILLING_API_URL": sb.url,
             "TAP_KORE_BILLING_CLIENT_ID": sb.client_id,
             "TAP_KORE_BILLING_CLIENT_SECRET": sb.client_secret,
             "TAP_KORE_BILLING_API_SCOPE": "bot",
             "TAP_KORE_BILLING_BOT_IDS": json.dumps(sb.bot_ids),
-            "TAP_KORE_BILLING_START_DATE": min(s["start"] for s in sb.expected()).isoformat(),
+            "TAP_KORE_BILLING_START_DATE": days[0].isoformat(),
             "TAP_KORE_BILLING_REQUESTS_PER_MINUTE": "100000",
-            # Only the sessions: the summary table above stands in for its stream.
-            "TAP_KORE_BILLING__SELECT": '["billing_sessions.*"]',
+            "TAP_KORE_BILLING_SUMMARY_POLL_SECONDS": "0.05",
             "PGHOST": PG["host"],
             "PGPORT": str(PG["port"]),
             "PGUSER": PG["user"],
@@ -438,16 +418,27 @@ def test_postgres_run_builds_the_reconciliation_from_the_loaders_schema(tmp_path
         run_meltano(
             ["run", "tap-kore-billing", "target-postgres", "dbt-postgres:build"], tmp_path, **env
         )
+        sessions = len(sb.expected())
 
     with psycopg.connect(**PG) as conn:
         rows = conn.execute(
             "select bot_id, period_start, unit, detail_count, summary_count, difference, "  # noqa: S608
             f"status from {models_schema}.billing_reconciliation"
         ).fetchall()
-    today = datetime.now(UTC).date()
-    assert len(rows) == 4 * len(counts)
-    assert sum(row[3] for row in rows) == len(sb.expected())
-    assert [row[:3] + row[5:] for row in rows if row[6] == "mismatch"] == [
-        (first[0], datetime.combine(first[1], datetime.min.time()), "conversations", -1, "mismatch")
-    ]
-    assert {row[1].date() for row in rows if row[6] == "open"} <= {today}
+        loaded = conn.execute(
+            f"select count(*) from {load_schema}.billing_usage_summary"  # noqa: S608
+        ).fetchone()
+    assert loaded is not None
+    assert loaded[0] > 0
+    # Every app-day from start_date to today, four units each; every session counted once.
+    calendar_days = (datetime.now(UTC).date() - days[0]).days + 1
+    assert len(rows) == 4 * 2 * calendar_days
+    assert sum(row[3] for row in rows) == sessions
+    found = {
+        (bot, period.date(), unit): difference
+        for bot, period, unit, _, _, difference, status in rows
+        if status == "mismatch"
+    }
+    # The summary counts `delta` more than the detail rows: difference = detail - summary.
+    assert found == {key: -delta for key, delta in injected.items()}
+    assert {row[1].date() for row in rows if row[6] == "open"} <= {datetime.now(UTC).date()}
