@@ -6,6 +6,7 @@ these tests; elsewhere they are skipped with the reason.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import os
@@ -296,3 +297,48 @@ def test_the_hash_salt_comes_from_the_shell_in_every_environment():
         assert done.returncode == 0, done.stderr[-2000:]
         config = json.loads(done.stdout[done.stdout.index("{") :])
         assert config["stream_map_config"]["hash_salt"] == "salt-from-the-shell", environment
+
+
+def test_meltano_config_set_changes_only_the_lines_it_sets(tmp_path):
+    """meltano.yml is kept in the layout Meltano writes, so a versioned project sees a small
+    diff, not a rewritten file."""
+    original = (ROOT / "meltano.yml").read_text()
+    (tmp_path / "meltano.yml").write_text(original)
+    for command in (
+        ["config", "set", "tap-kore-billing", "lookback_hours", "1.5"],
+        [
+            "schedule",
+            "add",
+            "kore-billing-daily",
+            "--job",
+            "kore-billing-to-postgres",
+            "--interval",
+            "@daily",
+        ],
+    ):
+        done = subprocess.run(
+            [MELTANO, *command],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+    changed = list(
+        difflib.unified_diff(
+            original.splitlines(), (tmp_path / "meltano.yml").read_text().splitlines(), n=0
+        )
+    )
+    removed = [line for line in changed if line.startswith("-") and not line.startswith("---")]
+    added = [line for line in changed if line.startswith("+") and not line.startswith("+++")]
+    assert removed == []
+    assert sorted(line[1:].strip() for line in added) == sorted(
+        [
+            "config:",
+            "lookback_hours: '1.5'",
+            "- name: kore-billing-daily",
+            "interval: '@daily'",
+            "job: kore-billing-to-postgres",
+        ]
+    )
