@@ -9,12 +9,16 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from tap_kore_billing.datetimes import parse_setting_datetime
 from tap_kore_billing.sandbox import Sandbox
 from tap_kore_billing.tap import TapKoreBilling
 
+ROOT = Path(__file__).resolve().parent.parent
+MELTANO = str(Path(sys.executable).parent / "meltano")
+PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "test"}
 START = "2024-01-01T00:00:00Z"
 SESSIONS = ("billing_sessions",)  # select only this stream, where request counts matter
 # Everything every tap run printed, so one check can prove no secret ever reached the output.
@@ -170,3 +174,39 @@ def sandbox():
 
 def _dt(text: str):
     return parse_setting_datetime(text)
+
+
+def postgres_or_skip() -> None:
+    """PostgreSQL on 127.0.0.1:5432, or a skip with the reason (a failure under CI)."""
+    try:
+        psycopg.connect(**PG, connect_timeout=3).close()
+    except psycopg.OperationalError as exc:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"PostgreSQL on 127.0.0.1:5432 is required under CI: {exc}")
+        pytest.skip(f"no PostgreSQL on 127.0.0.1:5432 ({exc}); CI runs these")
+
+
+def run_meltano(
+    args: list[str], workdir: Path, *, state_db: str = "meltano", **env: str
+) -> subprocess.CompletedProcess[str]:
+    """`meltano --environment=dev ARGS` in the project, with a private state database and
+    dbt's artifacts under `workdir`; fails the test on a non-zero exit."""
+    environment = {
+        **os.environ,
+        "MELTANO_DATABASE_URI": f"sqlite:///{workdir / f'{state_db}.db'}",
+        "DBT_TARGET_PATH": str(workdir / "dbt-target"),
+        "DBT_LOG_PATH": str(workdir / "dbt-logs"),
+        **env,
+    }
+    done = subprocess.run(
+        [MELTANO, "--environment=dev", *args],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    CAPTURED_OUTPUT.append(done.stdout + done.stderr)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    return done

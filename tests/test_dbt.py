@@ -10,9 +10,7 @@ loader and the models in schemas of their own.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import uuid
 from collections import Counter
 from datetime import datetime, timedelta, timezone
@@ -22,13 +20,10 @@ import duckdb
 import psycopg
 import pytest
 import yaml
-from conftest import CAPTURED_OUTPUT, SECRETS_SEEN
+from conftest import MELTANO, PG, ROOT, SECRETS_SEEN, postgres_or_skip, run_meltano
 
 from tap_kore_billing.sandbox import Sandbox
 
-ROOT = Path(__file__).resolve().parent.parent
-MELTANO = str(Path(sys.executable).parent / "meltano")
-PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "test"}
 UTC = timezone.utc
 MODELS = "analytics"  # the utilities' default schema for the models
 
@@ -146,29 +141,6 @@ def write_database(path: Path, sessions: list[dict], summaries: list[dict]) -> N
                 f"insert into kore_billing.{table} values ({placeholders})",  # noqa: S608
                 [[row.get(name) for name in columns] for row in rows],
             )
-
-
-def run_meltano(args: list[str], workdir: Path, **env: str) -> subprocess.CompletedProcess:
-    environment = {
-        **os.environ,
-        "MELTANO_DATABASE_URI": f"sqlite:///{workdir / 'meltano.db'}",
-        # dbt's artifacts and logs stay with the test, not in transform/.
-        "DBT_TARGET_PATH": str(workdir / "dbt-target"),
-        "DBT_LOG_PATH": str(workdir / "dbt-logs"),
-        **env,
-    }
-    done = subprocess.run(
-        [MELTANO, "--environment=dev", *args],
-        cwd=ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    CAPTURED_OUTPUT.append(done.stdout + done.stderr)
-    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
-    return done
 
 
 def dbt_results(workdir: Path) -> dict[str, dict]:
@@ -353,18 +325,9 @@ def test_each_dbt_utility_reads_the_tables_where_its_loader_writes_them():
 # --- PostgreSQL --------------------------------------------------------------------------------
 
 
-def _postgres_or_skip() -> None:
-    try:
-        psycopg.connect(**PG, connect_timeout=3).close()
-    except psycopg.OperationalError as exc:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"PostgreSQL on 127.0.0.1:5432 is required under CI: {exc}")
-        pytest.skip(f"no PostgreSQL on 127.0.0.1:5432 ({exc}); CI runs these")
-
-
 @pytest.fixture
 def pg_schemas():
-    _postgres_or_skip()
+    postgres_or_skip()
     suffix = uuid.uuid4().hex[:8]
     names = (f"kore_load_{suffix}", f"kore_models_{suffix}")
     yield names

@@ -11,7 +11,6 @@ import hashlib
 import json
 import os
 import subprocess
-import sys
 import uuid
 from datetime import timezone
 from pathlib import Path
@@ -19,23 +18,11 @@ from pathlib import Path
 import duckdb
 import psycopg
 import pytest
-from conftest import CAPTURED_OUTPUT, SECRETS_SEEN
+from conftest import MELTANO, PG, ROOT, SECRETS_SEEN, postgres_or_skip, run_meltano
 
 from tap_kore_billing.sandbox import Sandbox
 
-ROOT = Path(__file__).resolve().parent.parent
-MELTANO = str(Path(sys.executable).parent / "meltano")
-PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "test"}
 UTC = timezone.utc
-
-
-def _postgres_or_skip() -> None:
-    try:
-        psycopg.connect(**PG, connect_timeout=3).close()
-    except psycopg.OperationalError as exc:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"PostgreSQL on 127.0.0.1:5432 is required under CI: {exc}")
-        pytest.skip(f"no PostgreSQL on 127.0.0.1:5432 ({exc}); CI runs these")
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +48,7 @@ def meltano_installed(tmp_path_factory):
 
 @pytest.fixture
 def postgres():
-    _postgres_or_skip()
+    postgres_or_skip()
 
 
 @pytest.fixture
@@ -76,8 +63,6 @@ def meltano(args: list[str], sb: Sandbox, workdir: Path, schema: str, **env: str
     """Run meltano in the project with the tap pointed at `sb` and a private state database."""
     SECRETS_SEEN.add(sb.client_secret)
     environment = {
-        **os.environ,
-        "MELTANO_DATABASE_URI": f"sqlite:///{workdir / f'{schema}.db'}",
         "TAP_KORE_BILLING_API_URL": sb.url,
         "TAP_KORE_BILLING_CLIENT_ID": sb.client_id,
         "TAP_KORE_BILLING_CLIENT_SECRET": sb.client_secret,
@@ -94,18 +79,7 @@ def meltano(args: list[str], sb: Sandbox, workdir: Path, schema: str, **env: str
         "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": schema,
         **env,
     }
-    done = subprocess.run(
-        [MELTANO, "--environment=dev", *args],
-        cwd=ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    CAPTURED_OUTPUT.append(done.stdout + done.stderr)
-    assert done.returncode == 0, done.stderr[-4000:]
-    return done
+    return run_meltano(args, workdir, state_db=schema, **environment)
 
 
 def loaded(schema: str) -> list[tuple]:
