@@ -6,9 +6,11 @@ so a run cannot assume that everything up to its own start is final. A partition
 - `newest_shown`: the end of the newest session the API has shown for it. Sessions published
   late end near the sessions the API already shows, so each run re-reads `lookback_hours`
   before this point, whatever the publication delay.
-- `checked_through`: how far the partition has been read completely (a window's end, never
-  past the run's start). A quiet partition re-reads the lookback before this point too, so a
-  session that happens after a long pause is found without re-reading the months between.
+- `checked_through`: how far the partition has been read completely AND the API had published
+  (the newest session it showed for any partition of the stream, the account's frontier). A
+  run re-reads the lookback before this point too. A quiet app among busy ones is so read from
+  near the account's frontier, without re-reading its months of silence; while publication
+  lags or stalls, the frontier stays behind and nothing in between is skipped.
 - `longest_session`: the longest session seen (start to end). When the API selects sessions
   by their start, a session ending inside the lookback started up to this much earlier.
 """
@@ -109,12 +111,22 @@ class PartitionBookmark:
         longest: timedelta,
         read_through: datetime,
         run_started_at: datetime,
+        frontier: datetime | None,
     ) -> PartitionBookmark:
-        """After a complete window: never backwards, never past the run's start."""
+        """After a complete window: never backwards, never past the run's start.
+
+        `frontier` is the newest session the API has shown for any partition of the stream;
+        a window is only checked as far as the API had published. None (nothing shown yet
+        anywhere) checks the whole window: there is no evidence either way, and re-reading
+        from start_date on every run would cost more than it could find.
+        """
         newest = self.newest_shown
         if newest_end is not None:
             newest = min(max(newest or newest_end, newest_end), run_started_at)
         checked = min(read_through, run_started_at)
+        published = [d for d in (frontier, newest) if d is not None]
+        if published:
+            checked = min(checked, max(published))
         if self.checked_through is not None:
             checked = max(checked, self.checked_through)
         return replace(

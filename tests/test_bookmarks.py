@@ -72,6 +72,7 @@ def test_bookmarks_never_move_back_nor_past_the_run_start():
         longest=timedelta(0),
         read_through=_dt("2024-04-02T00:00:00+00:00"),
         run_started_at=run_start,
+        frontier=None,
     )
     assert older == bookmark
     future = bookmark.advanced(
@@ -79,10 +80,35 @@ def test_bookmarks_never_move_back_nor_past_the_run_start():
         longest=timedelta(hours=2),
         read_through=_dt("2024-07-02T00:00:00+00:00"),
         run_started_at=run_start,
+        frontier=None,
     )
     assert future.newest_shown == run_start
     assert future.checked_through == run_start
     assert future.longest_session == timedelta(hours=2)
+
+
+def test_a_window_counts_as_checked_only_as_far_as_the_api_had_published():
+    run_start = _dt("2024-06-10T00:00:00+00:00")
+    empty = PartitionBookmark()
+    # The API's newest session (of any app) ended on June 1st: a window read up to June 10th
+    # is checked through June 1st only; what ends later may still be published.
+    lagging = empty.advanced(
+        newest_end=None,
+        longest=timedelta(0),
+        read_through=run_start,
+        run_started_at=run_start,
+        frontier=_dt("2024-06-01T00:00:00+00:00"),
+    )
+    assert lagging.checked_through == _dt("2024-06-01T00:00:00+00:00")
+    # Nothing shown anywhere yet: no evidence of a lag, the window counts as read.
+    nothing = empty.advanced(
+        newest_end=None,
+        longest=timedelta(0),
+        read_through=run_start,
+        run_started_at=run_start,
+        frontier=None,
+    )
+    assert nothing.checked_through == run_start
 
 
 def test_a_corrupt_bookmark_is_refused():
@@ -140,26 +166,48 @@ def test_sessions_published_days_late_are_picked_up_by_the_next_run(tmp_path, fi
         assert len(second.ids) < len(first.ids) / 2
 
 
-def test_an_idle_partition_costs_two_requests_per_run(tmp_path):
-    # The apps' last sessions are months before the run; nothing new has been published since.
-    with Sandbox(
-        seed=32,
-        apps=2,
-        sessions=300,
-        start=datetime(2024, 1, 1, tzinfo=UTC),
-        end=datetime(2024, 3, 1, tzinfo=UTC),
-        max_page_size=50,
-    ) as sb:
-        config = sandbox_config(sb)
+def test_an_idle_app_next_to_busy_ones_costs_two_requests_per_run(tmp_path):
+    # The third app went quiet in January; the others have sessions up to an hour ago.
+    with Sandbox(seed=32, apps=3, idle_apps=1, sessions=900, max_page_size=50) as sb:
+        idle = sb.bot_ids[2]
+        assert max(s["end"] for s in sb.expected(bot_id=idle)) < sb.data_end - timedelta(days=60)
+        config = sandbox_config(sb, start_date=sb.data_start.isoformat())
         first = run_tap(tmp_path, config, streams=SESSIONS)
         assert first.exit_code == 0, first.stderr
         sb.reset_stats()
         second = run_tap(tmp_path, config, state=first.final_state, streams=SESSIONS)
         assert second.exit_code == 0, second.stderr
-        per_app = sb.stats()["by_holder"]
-        assert per_app == dict.fromkeys(sb.bot_ids, 2)
-        # The sessions near each app's last one are re-read (and upserted), nothing older.
-        assert 0 < len(second.ids) < len(first.ids) / 10
+        # One request around its last session, one for the recent lookback: not its months
+        # of silence.
+        assert sb.stats()["by_holder"][idle] == 2
+        assert len(second.ids) < len(first.ids) / 4
+
+
+@pytest.mark.parametrize(("delay_hours", "lookback_hours"), [(72, 24), (48, 1)])
+def test_publication_that_lags_or_stalls_leaves_no_gap(tmp_path, delay_hours, lookback_hours):
+    """Runs every day while the API shows sessions days late (longer than the lookback)."""
+    with Sandbox(
+        seed=35,
+        apps=1,
+        sessions=2000,
+        start=datetime(2024, 1, 1, tzinfo=UTC),
+        end=datetime(2024, 2, 1, tzinfo=UTC),
+        max_page_size=100,
+        filter_field="end",
+    ) as sb:
+        sb.configure(publication_delay_hours=delay_hours)
+        config = sandbox_config(sb, lookback_hours=lookback_hours)
+        state = None
+        seen: set[str] = set()
+        for day in range(10, 16):
+            clock = f"2024-01-{day:02d}T00:00:00Z"
+            sb.configure(clock=clock)
+            run = run_tap(tmp_path, {**config, "end_date": clock}, state=state, streams=SESSIONS)
+            assert run.exit_code == 0, run.stderr
+            seen |= set(run.ids)
+            state = run.final_state
+        shown = {s["billingSessionId"] for s in sb.published_expected()}
+        assert shown - seen == set()
 
 
 def test_a_state_written_by_the_previous_release_needs_no_backfill_and_leaves_no_gap(tmp_path):

@@ -244,10 +244,17 @@ def generate(
     notification_fraction: float,
     extra_field_fraction: float,
     boundary_fraction: float,
+    idle_apps: int = 0,
 ) -> Dataset:
-    """Generate the sandbox's rows; the same arguments always give the same rows."""
+    """Generate the sandbox's rows; the same arguments always give the same rows.
+
+    The last `idle_apps` apps have sessions only in the first fifth of the range: apps that
+    went quiet months ago, next to busy ones.
+    """
     if apps < 1 or not channels:
         raise ValueError("need at least one app and one channel")
+    if not 0 <= idle_apps < apps:
+        raise ValueError("idle_apps must leave at least one busy app")
     if min(sessions, late, new) < 0:
         raise ValueError("session counts must be >= 0")
     start_ts, end_ts = _ceil_epoch(start), _ceil_epoch(end)
@@ -278,7 +285,11 @@ def generate(
             begin = midnight if filter_field == "start" else midnight - duration
         else:
             begin = rng.randrange(start_ts, end_ts)
-        visible.append(gen.session(i, begin, begin + duration, "base"))
+        index = i
+        busy = apps - idle_apps
+        if index % apps >= busy and begin > start_ts + (end_ts - start_ts) // 5:
+            index -= index % apps - index % busy  # an idle app's late session goes to a busy one
+        visible.append(gen.session(index, begin, begin + duration, "base"))
 
     hidden: list[Session] = []
     # Late arrivals ended in the 12 hours before `end`: inside windows a tap has already read.

@@ -262,6 +262,7 @@ DATA_KNOBS = frozenset(
         "notification_fraction",
         "extra_field_fraction",
         "boundary_fraction",
+        "idle_apps",
     }
 )
 
@@ -448,6 +449,7 @@ class Sandbox:
         notification_fraction: float = 0.15,
         extra_field_fraction: float = 0.1,
         boundary_fraction: float = 0.03,
+        idle_apps: int = 0,
         rate_per_minute: int | None = None,
         rate_per_hour: int | None = None,
         retry_after: bool = True,
@@ -528,6 +530,7 @@ class Sandbox:
             notification_fraction=notification_fraction,
             extra_field_fraction=extra_field_fraction,
             boundary_fraction=boundary_fraction,
+            idle_apps=idle_apps,
         )
         self._revealed = False
         self._version = 0

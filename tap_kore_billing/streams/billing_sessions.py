@@ -165,6 +165,9 @@ class BillingSessionsStream(KoreBillingStream):
                 _describe_windows(plan.windows),
             )
         bookmarks = {plan.partition: plan.bookmark for plan in plans}
+        # The newest session the API has shown for any partition: how far it has published.
+        shown = [plan.bookmark.newest_shown for plan in plans if plan.bookmark.newest_shown]
+        frontier = min(max(shown), self.run_started_at) if shown else None
         windows_done: dict[Partition, int] = dict.fromkeys(bookmarks, 0)
         records = 0
         # Partitions with a window the API cut short: their bookmark stays before it, so the
@@ -191,13 +194,15 @@ class BillingSessionsStream(KoreBillingStream):
                 )
             if partition not in held_back:
                 # Every row of the window has been written by now: the bookmark may move.
+                newest_end = parse_setting_datetime(event.newest_end) if event.newest_end else None
+                if newest_end is not None and (frontier is None or newest_end > frontier):
+                    frontier = newest_end
                 bookmarks[partition] = bookmarks[partition].advanced(
-                    newest_end=parse_setting_datetime(event.newest_end)
-                    if event.newest_end
-                    else None,
+                    newest_end=newest_end,
                     longest=event.longest,
                     read_through=event.window.end,
                     run_started_at=self.run_started_at,
+                    frontier=frontier,
                 )
                 self._save_bookmark(partition, bookmarks[partition])
             windows_done[partition] += 1
@@ -214,6 +219,22 @@ class BillingSessionsStream(KoreBillingStream):
                 event.duplicates,
                 event.outside,
             )
+        # Partitions that finished early were checked against the frontier known then; the
+        # API's frontier is what this run saw last (a run is short next to publication lags).
+        for plan in busy:
+            partition = plan.partition
+            if partition in held_back or frontier is None:
+                continue
+            final = bookmarks[partition].advanced(
+                newest_end=None,
+                longest=timedelta(0),
+                read_through=plan.windows[-1].end,
+                run_started_at=self.run_started_at,
+                frontier=frontier,
+            )
+            if final != bookmarks[partition]:
+                bookmarks[partition] = final
+                self._save_bookmark(partition, final)
         self.log_summary(records, time.monotonic() - started)
 
     def check_connection(self) -> str:
