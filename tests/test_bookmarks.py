@@ -245,3 +245,36 @@ def test_a_state_written_by_the_previous_release_needs_no_backfill_and_leaves_no
         for bot, value in run.bookmarks().items():
             app = bot.removeprefix("botId=")
             assert _dt(value) == max(s["end"] for s in sb.expected(bot_id=app))
+
+
+def test_an_app_added_later_starts_at_start_date_not_at_an_inherited_bookmark(tmp_path):
+    with Sandbox(seed=36, apps=2, sessions=600, max_page_size=100) as sb:
+        first_app, added_app = sb.bot_ids
+        start = sb.data_start.isoformat()
+        # A stream-level bookmark from another tool: the starting point of the first run only.
+        other_tool = {
+            "bookmarks": {
+                "billing_sessions": {
+                    "replication_key": KEY,
+                    "replication_key_value": (sb.data_end - timedelta(days=5)).isoformat(),
+                }
+            }
+        }
+        one = run_tap(
+            tmp_path,
+            sandbox_config(sb, bot_ids=[first_app], start_date=start),
+            state=other_tool,
+            streams=SESSIONS,
+        )
+        assert one.exit_code == 0, one.stderr
+        assert "replication_key_value" not in one.final_state["bookmarks"]["billing_sessions"]
+
+        both = run_tap(
+            tmp_path,
+            sandbox_config(sb, start_date=start),
+            state=one.final_state,
+            streams=SESSIONS,
+        )
+        assert both.exit_code == 0, both.stderr
+        added = {r["billingSessionId"] for r in both.records if r["botId"] == added_app}
+        assert added == {s["billingSessionId"] for s in sb.expected(bot_id=added_app)}

@@ -235,7 +235,37 @@ class BillingSessionsStream(KoreBillingStream):
             if final != bookmarks[partition]:
                 bookmarks[partition] = final
                 self._save_bookmark(partition, final)
+        self._retire_inherited_bookmarks()
         self.log_summary(records, time.monotonic() - started)
+
+    def _retire_inherited_bookmarks(self) -> None:
+        """Drop the stream-level bookmark and app-level ones superseded by per-channel ones.
+
+        They were starting points for partitions that had no state of their own; once those
+        have theirs, keeping them would start an app (or channel) added later at someone
+        else's bookmark instead of start_date.
+        """
+        if self.replication_method != "INCREMENTAL":
+            return
+        state = self.stream_state
+        entries = state.get("partitions") or []
+        changed = False
+        if entries and "replication_key_value" in state:
+            for key in ("replication_key", "replication_key_value"):
+                state.pop(key, None)
+            changed = True
+        with_channels = {e["context"].get("botId") for e in entries if "channel" in e["context"]}
+        kept = [
+            e
+            for e in entries
+            if set(e["context"]) != {"botId"} or e["context"]["botId"] not in with_channels
+        ]
+        if len(kept) != len(entries):
+            state["partitions"] = kept
+            changed = True
+        if changed:
+            self.state_manager.is_flushed = False
+            self._write_state_message()
 
     def check_connection(self) -> str:
         """One one-row request per partition over the last day."""
