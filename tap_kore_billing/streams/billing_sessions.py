@@ -237,6 +237,14 @@ class BillingSessionsStream(KoreBillingStream):
                 self._save_bookmark(partition, final)
         self._retire_inherited_bookmarks()
         self.log_summary(records, time.monotonic() - started)
+        if held_back:
+            # Exit 0 would keep a scheduled job green while the window never progresses.
+            raise TapKoreBillingError(
+                f"the API cut short a window of {', '.join(map(str, sorted(held_back, key=str)))}"
+                " (moreAvailable with no rows, or pages repeating rows); everything else was "
+                "extracted and those partitions' bookmarks stay before the window. Lower "
+                "window_days so each window holds fewer sessions, then run again"
+            )
 
     def _retire_inherited_bookmarks(self) -> None:
         """Drop the stream-level bookmark and app-level ones superseded by per-channel ones.
