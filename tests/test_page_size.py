@@ -48,7 +48,7 @@ def test_a_server_that_accepts_large_pages_is_asked_for_them(tmp_path):
         assert set(run.ids) == _expected(sb)
         # About 1,000 sessions per app, one window: two requests each (the second is empty).
         assert sb.stats()["requests"] <= 2 * 3
-        assert "refused page_size" not in run.stderr
+        assert "answered page_size" not in run.stderr
 
 
 @pytest.mark.parametrize(("policy", "status"), [("reject", "HTTP 400"), ("fail", "HTTP 500")])
@@ -62,7 +62,7 @@ def test_a_server_that_refuses_large_pages_costs_one_request(tmp_path, policy, s
         stats = sb.stats()
         refused = stats["by_status"].get("400" if policy == "reject" else "500", 0)
         assert refused == 1, stats
-        warnings = [line for line in run.stderr.splitlines() if "refused page_size 1000" in line]
+        warnings = [line for line in run.stderr.splitlines() if "answered page_size 1000" in line]
         assert len(warnings) == 1
         assert status in warnings[0]
         assert "using 100" in warnings[0]
@@ -75,4 +75,17 @@ def test_a_400_about_something_else_is_still_an_error(tmp_path):
         run = run_tap(tmp_path, _config(sb), streams=SESSIONS)
         assert run.exit_code == 1
         assert "HTTP 400" in run.stderr
-        assert "refused page_size" not in run.stderr
+        assert "answered page_size" not in run.stderr
+
+
+def test_a_throttled_first_request_still_settles_the_page_size(tmp_path):
+    # Another integration has spent the quota: the probe is throttled (429) and waits, then
+    # learns that the server refuses large pages, instead of failing on them.
+    with _sandbox(max_page_size=100, oversized_limit="reject", throttle_next=1) as sb:
+        run = run_tap(tmp_path, _config(sb), streams=SESSIONS)
+        assert run.exit_code == 0, run.stderr
+        assert "Retrying in 1.00 s after HTTP 429" in run.stderr
+        refused = [line for line in run.stderr.splitlines() if "answered page_size 1000" in line]
+        assert len(refused) == 1
+        assert sb.stats()["by_status"]["400"] == 1
+        assert set(run.ids) == _expected(sb)

@@ -237,6 +237,9 @@ RUNTIME_KNOBS: dict[str, Callable[[object], object]] = {
     "client_secret": _non_empty_str,
     "corrupt_ids": _id_set,
     "stall_after_skip": _optional_limit,
+    # The next N API calls are throttled (429, Retry-After: 1), whatever the quota says:
+    # another integration that spent it.
+    "throttle_next": int,  # type: ignore[dict-item]
     # Publication: a session is served only `publication_delay_hours` after it ends, and a
     # deterministic `late_fraction` of them `late_delay_hours` later still, as of `clock`
     # (epoch seconds; None means the real time).
@@ -507,6 +510,7 @@ class Sandbox:
                 "client_secret": client_secret or secrets.token_hex(32),
                 "corrupt_ids": (),
                 "stall_after_skip": None,
+                "throttle_next": 0,
                 "publication_delay_hours": 0.0,
                 "late_fraction": 0.0,
                 "late_delay_hours": 0.0,
@@ -771,6 +775,12 @@ class Sandbox:
     def _throttle(self, holder: str, knobs: dict[str, Any]) -> None:
         with self._stats.lock:
             self._stats.by_holder[holder] = self._stats.by_holder.get(holder, 0) + 1
+        with self._lock:
+            throttled = self._knobs["throttle_next"] > 0
+            if throttled:
+                self._knobs["throttle_next"] -= 1
+        if throttled:
+            raise ApiError(429, MINUTE_MESSAGE, headers={"Retry-After": "1"})
         per_minute, per_hour = knobs["rate_per_minute"], knobs["rate_per_hour"]
         if per_minute is None and per_hour is None:
             return

@@ -25,6 +25,8 @@ from tap_kore_billing.client import (
     ApiRequestError,
     KoreBillingStream,
     describe_failure,
+    jittered,
+    retry_after_seconds,
 )
 from tap_kore_billing.datetimes import (
     UnparseableDatetimeError,
@@ -464,38 +466,59 @@ class BillingSessionsStream(KoreBillingStream):
     def _probe_large_page(
         self, path: str, body: dict[str, t.Any], holder: str
     ) -> dict[str, t.Any] | None:
-        """Ask once, without retries, whether the server takes a `limit` above the documented
-        100. On a 400 about the limit, or a 5xx, fall back to 100 for the rest of the run
-        (`body` is changed) and return None; one probe at a time, so at most one request is
-        wasted however many workers there are."""
+        """Find out whether the server takes a `limit` above the documented 100. A 400 about
+        the limit, or a 5xx, falls back to 100 for the rest of the run (`body` is changed, None
+        is returned); throttling and network faults are waited out and asked again, since they
+        say nothing about the page size. One probe at a time, so at most one request is
+        refused however many workers there are."""
         with self._page_probe_lock:
-            if self._large_pages_accepted or self.page_limit <= DOCUMENTED_PAGE_SIZE:
-                # Another worker's probe has settled it meanwhile.
-                body["limit"] = self.page_limit
-                return None
-            try:
-                payload = self.post_once(path, body, holder)
-            except ApiRequestError as exc:
-                if exc.response.status_code != 400 or "limit" not in str(exc).lower():
-                    raise
-                self._fall_back_to_documented_page_size(body, str(exc))
-                return None
-            except RetriableAPIError as exc:
-                # (A Response is falsy for error statuses: compare with None.)
-                status = exc.response.status_code if exc.response is not None else 0
-                if status < 500:
-                    return None  # throttled: not about the page size; the retrying path waits
-                self._fall_back_to_documented_page_size(body, str(exc))
-                return None
-            except requests.RequestException:
-                return None  # a network fault says nothing about the page size
-            self._large_pages_accepted = True
-            return payload
+            for attempt in range(self.backoff_max_tries()):
+                if self._large_pages_accepted or self.page_limit <= DOCUMENTED_PAGE_SIZE:
+                    # Another worker's probe has settled it meanwhile.
+                    body["limit"] = self.page_limit
+                    return None
+                try:
+                    payload = self.post_once(path, body, holder)
+                except ApiRequestError as exc:
+                    if exc.response.status_code != 400 or "limit" not in str(exc).lower():
+                        raise
+                    self._fall_back_to_documented_page_size(body, str(exc))
+                    return None
+                except RetriableAPIError as exc:
+                    # (A Response is falsy for error statuses: compare with None.)
+                    status = exc.response.status_code if exc.response is not None else 0
+                    if status >= 500:
+                        self._fall_back_to_documented_page_size(body, str(exc))
+                        return None
+                    self._wait_before_probing_again(exc.response, attempt, f"HTTP {status}")
+                except requests.RequestException as exc:
+                    self._wait_before_probing_again(None, attempt, type(exc).__name__)
+                else:
+                    self._large_pages_accepted = True
+                    return payload
+            return None  # still unsettled: the retrying path takes over with the same limit
+
+    def _wait_before_probing_again(
+        self, response: requests.Response | None, attempt: int, cause: str
+    ) -> None:
+        asked = retry_after_seconds(response)
+        wait = asked or jittered(float(self.config["retry_initial_delay"]) * 2**attempt)
+        with self._counter_lock:
+            self.retries += 1
+            self.throttled += cause == "HTTP 429"
+        self.logger.warning(
+            "Retrying in %.2f s after %s (try %d of %d next)",
+            wait,
+            cause,
+            attempt + 2,
+            self.backoff_max_tries(),
+        )
+        time.sleep(wait)
 
     def _fall_back_to_documented_page_size(self, body: dict[str, t.Any], reason: str) -> None:
         self.logger.warning(
-            "The API refused page_size %d (%s); using %d, the documented page size, for the "
-            "rest of this run. Set page_size to %d to skip this check.",
+            "The API answered page_size %d with %s; using %d, the documented page size, for "
+            "the rest of this run (set page_size to %d to skip this check)",
             body["limit"],
             reason,
             DOCUMENTED_PAGE_SIZE,
