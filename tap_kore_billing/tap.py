@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import click
 from singer_sdk import Tap
 from singer_sdk import typing as th
+from singer_sdk.configuration._dict_config import parse_environment_config
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities, TapCapabilities
 from singer_sdk.plugin_base import JSONSchemaValidator
@@ -257,6 +258,26 @@ class TapKoreBilling(Tap):
                 "Settings in effect: %s", json.dumps(shown, sort_keys=True, default=str)
             )
         return errors
+
+    @property
+    def _env_var_config(self) -> dict[str, t.Any]:  # type: ignore[override]
+        """Settings from TAP_KORE_BILLING_* variables, the tap's own ones as text: they are
+        typed in `_validate_config`, which names a bad value's setting (the SDK's own parsing
+        would stop at the first with a bare ValueError)."""
+        builtin = {
+            "properties": {
+                name: schema
+                for name, schema in self.config_jsonschema["properties"].items()
+                if name not in OWN_SETTINGS
+            }
+        }
+        # (This also loads a .env file into the environment, as the SDK does.)
+        parsed = parse_environment_config(builtin, self._env_var_prefix)
+        for name in OWN_SETTINGS:
+            variable = f"{self._env_var_prefix}{name.upper()}"
+            if variable in os.environ:
+                parsed[name] = os.environ[variable]
+        return parsed
 
     def load_state(self, state: dict[str, t.Any]) -> None:
         # A whole STATE message, as the tap prints it, holds the state in its `value`.

@@ -226,6 +226,24 @@ def test_settings_from_environment_variables_alone(sandbox, tmp_path):
     ids = [
         json.loads(x)["record"]["billingSessionId"]
         for x in done.stdout.splitlines()
-        if '"RECORD"' in x
+        if '"RECORD","stream":"billing_sessions"' in x
     ]
     assert len(ids) == len(set(ids)) > 0
+
+
+def test_bad_values_in_environment_variables_name_their_settings(tmp_path):
+    env = {
+        "TAP_KORE_BILLING_CLIENT_ID": "cs-x",
+        "TAP_KORE_BILLING_CLIENT_SECRET": "an-obviously-fake-secret-for-this-test-only",
+        "TAP_KORE_BILLING_BOT_IDS": "st-a,st-b",
+        "TAP_KORE_BILLING_START_DATE": "2024-01-01",
+        "TAP_KORE_BILLING_WINDOW_DAYS": "abc",
+        "TAP_KORE_BILLING_LOOKBACK_HOURS": "a day",
+    }
+    SECRETS_SEEN.add(env["TAP_KORE_BILLING_CLIENT_SECRET"])
+    done = _run(["--config=ENV"], tmp_path, env={**os.environ, **env})
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    lines = error_lines(done.stderr)
+    assert any("`window_days` is 'abc', not a whole number" in line for line in lines), lines
+    assert any("`lookback_hours` is 'a day', not a number" in line for line in lines), lines
