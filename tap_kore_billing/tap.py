@@ -488,36 +488,26 @@ def main() -> None:
     """Console script: the SDK's command line, with failures as one clear line, exit 1."""
     logger = logging.getLogger(TapKoreBilling.name)
     try:
+        command = TapKoreBilling.cli  # sets up the SDK's logging, which every line below uses
         args, notes = prepare_arguments(sys.argv[1:])
         for note in notes:
-            _early_log(logger, logging.INFO, note)
-        TapKoreBilling.cli(args=args)
+            logger.info("%s", note)
+        command(args=args)
     except ConfigValidationError as exc:
         for error in exc.errors or [str(exc)]:
-            _early_log(logger, logging.ERROR, error)
+            logger.error("%s", error)
         sys.exit(1)
     except DownstreamClosedError as exc:
         # Keep Python from printing another error while flushing the closed pipe at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        _early_log(logger, logging.ERROR, f"tap-kore-billing stopped: {exc}")
+        logger.error("tap-kore-billing stopped: %s", exc)
         sys.exit(1)
     except (TapKoreBillingError, FatalAPIError) as exc:
-        _early_log(logger, logging.ERROR, f"tap-kore-billing failed: {exc}")
+        logger.error("tap-kore-billing failed: %s", exc)
         sys.exit(1)
     except Exception as exc:  # noqa: BLE001 - anything else still ends as one line, not a traceback
-        _early_log(logger, logging.ERROR, f"tap-kore-billing failed: {type(exc).__name__}: {exc}")
+        logger.error("tap-kore-billing failed: %s: %s", type(exc).__name__, exc)
         sys.exit(1)
-
-
-def _early_log(logger: logging.Logger, level: int, message: str) -> None:
-    # Before the SDK has set up logging (a bad file), use the same line format it uses.
-    if not logging.getLogger().handlers and not logger.handlers:
-        logging.basicConfig(
-            format="%(asctime)s | %(levelname)-8s | %(name)-30s | %(message)s",
-            stream=sys.stderr,
-            level=logging.INFO,
-        )
-    logger.log(level, "%s", message)
 
 
 if __name__ == "__main__":

@@ -79,8 +79,13 @@ def test_a_missing_state_file_means_no_state_yet(sandbox, tmp_path):
     SECRETS_SEEN.add(sandbox.client_secret)
     done = _run(["--config", str(config), "--state", "state.json"], tmp_path)
     assert done.returncode == 0, done.stderr
-    assert "state file state.json does not exist yet: starting without state" in done.stderr
-    assert done.stdout.count('"type":"RECORD"') == len(sandbox.expected())
+    assert done.stderr.count("state file state.json does not exist yet: starting without") == 1
+    # Every log line once (the note must not install a second handler).
+    lines = [line.split("|", 1)[1] for line in done.stderr.splitlines() if "|" in line]
+    assert len(lines) == len(set(lines))
+    assert done.stdout.count('"type":"RECORD","stream":"billing_sessions"') == len(
+        sandbox.expected()
+    )
 
 
 @pytest.mark.parametrize("kind", ["config", "state"])
