@@ -283,6 +283,15 @@ class TapKoreBilling(Tap):
         # A whole STATE message, as the tap prints it, holds the state in its `value`.
         if state.get("type") == "STATE" and isinstance(state.get("value"), dict):
             state = state["value"]
+        streams = {BillingSessionsStream.name, BillingUsageSummaryStream.name}
+        named = set(state.get("bookmarks") or {})
+        if named and not named & streams:
+            # A misspelt stream name would otherwise mean a silent full backfill.
+            raise TapKoreBillingError(
+                f"the state has bookmarks for {', '.join(sorted(named))} but none for this "
+                f"tap's streams ({', '.join(sorted(streams))}); fix the state, or pass {{}} "
+                "to start from start_date"
+            )
         super().load_state(state)
 
     @classmethod

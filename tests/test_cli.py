@@ -53,6 +53,15 @@ def test_a_state_of_another_shape_is_refused_naming_the_file(sandbox, tmp_path, 
     assert not run.records
 
 
+def test_a_state_for_no_stream_of_this_tap_is_refused(sandbox, tmp_path):
+    typo = {"bookmarks": {"billing_session": {"replication_key_value": "2024-05-01"}}}
+    run = run_tap(tmp_path, sandbox_config(sandbox), state=typo)
+    assert run.exit_code == 1
+    [line] = error_lines(run.stderr)
+    assert "bookmarks for billing_session but none for this tap's streams" in line
+    assert not run.records
+
+
 def test_an_empty_state_object_is_a_first_run(sandbox, tmp_path):
     run = run_tap(tmp_path, sandbox_config(sandbox), state={})
     assert run.exit_code == 0, run.stderr

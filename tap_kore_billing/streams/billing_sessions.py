@@ -293,7 +293,7 @@ class BillingSessionsStream(KoreBillingStream):
         partitions = ", ".join(map(str, self.kore_partitions))
         return (
             f"{self.name} read with {self.config['api_scope']} scope at {self.url_base} "
-            f"for {partitions} ({self.requests_sent} requests)"
+            f"for {partitions} ({self.requests_sent} request{'s' * (self.requests_sent != 1)})"
         )
 
     def _save_bookmark(self, partition: Partition, bookmark: PartitionBookmark) -> None:
