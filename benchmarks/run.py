@@ -325,7 +325,7 @@ def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
 def cpu_section(workdir: Path, secret: str, quick: bool, repeat: int) -> None:
     sessions = 20_000 if quick else 200_000
     print(
-        f"\n== 1. CPU ceiling: {sessions:,} sessions, 1 app, page_size 1000, window_days "
+        f"\n== CPU ceiling: {sessions:,} sessions, 1 app, page_size 1000, window_days "
         f"{WINDOW_DAYS}, no rate limit; median of {repeat} alternating runs"
     )
     with Emulator(
@@ -529,7 +529,7 @@ def page_size_section(workdir: Path, secret: str, quick: bool) -> None:
 def memory_section(workdir: Path, secret: str, quick: bool) -> None:
     sizes = (5_000, 20_000) if quick else (50_000, 200_000)
     print(
-        f"\n== 3. Memory: peak RSS (ru_maxrss of each process) at {sizes[0]:,} and "
+        f"\n== Memory: peak RSS (ru_maxrss of each process) at {sizes[0]:,} and "
         f"{sizes[1]:,} sessions, 1 app, page_size 1000, no rate limit"
     )
     rows = []
