@@ -171,8 +171,9 @@ class TapKoreBilling(Tap):
             th.IntegerType(minimum=1, maximum=32),
             default=4,
             title="Max Workers",
-            description="Partitions fetched at once. Apps have separate quotas in `bot` scope, "
-            "so a few workers shorten quota-bound runs; each partition's state stays exact.",
+            description="Requests in flight at once. A partition waiting for its app's quota "
+            "is set aside while its worker serves another, so a few workers keep many apps at "
+            "their quotas' pace; each partition's state stays exact.",
         ),
         th.Property(
             "request_timeout",
