@@ -404,4 +404,8 @@ def test_postgres_pipeline_flags_exactly_the_injected_discrepancies(tmp_path, pg
     }
     # The summary counts `delta` more than the detail rows: difference = detail - summary.
     assert found == {key: -delta for key, delta in injected.items()}
+    print(
+        f"PostgreSQL end to end: {sessions} sessions, {loaded[0]} summary rows, "
+        f"{len(rows)} reconciliation rows, {len(found)} mismatches found, {len(injected)} injected"
+    )
     assert {row[1].date() for row in rows if row[6] == "open"} <= {datetime.now(UTC).date()}
