@@ -26,6 +26,7 @@ from tap_kore_billing.datetimes import parse_setting_datetime, to_iso
 MIN_SESSION_MARGIN = timedelta(hours=1)
 CHECKED_THROUGH = "checked_through"
 LONGEST_SESSION = "longest_session_seconds"
+NO_SESSION_YET = "no_session_yet"  # the value stands for checked_through, not a session
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ class PartitionBookmark:
         if isinstance(longest, bool) or not isinstance(longest, (int, float)) or longest < 0:
             raise ValueError(f"{LONGEST_SESSION} {longest!r} is not a number of seconds")
         return cls(
-            newest_shown=value,
+            newest_shown=None if state.get(NO_SESSION_YET) else value,
             checked_through=_parse(CHECKED_THROUGH, state[CHECKED_THROUGH]),
             longest_session=timedelta(seconds=longest),
         )
@@ -70,6 +71,8 @@ class PartitionBookmark:
             "replication_key": replication_key,
             "replication_key_value": to_iso(value) if value else None,
         }
+        if self.newest_shown is None:
+            entry[NO_SESSION_YET] = True
         if self.checked_through is not None:
             entry[CHECKED_THROUGH] = to_iso(self.checked_through)
         entry[LONGEST_SESSION] = int(self.longest_session.total_seconds())
@@ -116,19 +119,18 @@ class PartitionBookmark:
         """After a complete window: never backwards, never past the run's start.
 
         `frontier` is the newest session the API has shown for any partition of the stream;
-        a window is only checked as far as the API had published. None (nothing shown yet
-        anywhere) checks the whole window: there is no evidence either way, and re-reading
-        from start_date on every run would cost more than it could find.
+        a window is only checked as far as the API had published. While nothing has been
+        shown anywhere, nothing counts as checked: an API that publishes days late shows
+        nothing at first, and the next run must read from start_date again.
         """
         newest = self.newest_shown
         if newest_end is not None:
             newest = min(max(newest or newest_end, newest_end), run_started_at)
-        checked = min(read_through, run_started_at)
         published = [d for d in (frontier, newest) if d is not None]
+        checked = self.checked_through
         if published:
-            checked = min(checked, max(published))
-        if self.checked_through is not None:
-            checked = max(checked, self.checked_through)
+            reached = min(read_through, run_started_at, max(published))
+            checked = max(checked, reached) if checked is not None else reached
         return replace(
             self,
             newest_shown=newest,

@@ -100,7 +100,7 @@ def test_a_window_counts_as_checked_only_as_far_as_the_api_had_published():
         frontier=_dt("2024-06-01T00:00:00+00:00"),
     )
     assert lagging.checked_through == _dt("2024-06-01T00:00:00+00:00")
-    # Nothing shown anywhere yet: no evidence of a lag, the window counts as read.
+    # Nothing shown anywhere yet (the API may publish days late): nothing counts as read.
     nothing = empty.advanced(
         newest_end=None,
         longest=timedelta(0),
@@ -108,7 +108,8 @@ def test_a_window_counts_as_checked_only_as_far_as_the_api_had_published():
         run_started_at=run_start,
         frontier=None,
     )
-    assert nothing.checked_through == run_start
+    assert nothing.checked_through is None
+    assert PartitionBookmark.from_state(lagging.to_state(KEY), KEY) == lagging
 
 
 def test_a_corrupt_bookmark_is_refused():
@@ -278,3 +279,33 @@ def test_an_app_added_later_starts_at_start_date_not_at_an_inherited_bookmark(tm
         assert both.exit_code == 0, both.stderr
         added = {r["billingSessionId"] for r in both.records if r["botId"] == added_app}
         assert added == {s["billingSessionId"] for s in sb.expected(bot_id=added_app)}
+
+
+def test_a_first_run_that_sees_nothing_yet_marks_nothing_as_read(tmp_path):
+    # A new deployment with start_date two days back and an API that publishes two days late:
+    # the first run sees nothing; what is published after it must still be read.
+    with Sandbox(
+        seed=3,
+        apps=2,
+        sessions=3000,
+        start=datetime(2024, 1, 1, tzinfo=UTC),
+        end=datetime(2024, 3, 1, tzinfo=UTC),
+        max_page_size=100,
+    ) as sb:
+        sb.configure(publication_delay_hours=48)
+        config = sandbox_config(sb, start_date="2024-02-17T06:00:00Z")
+        state = None
+        seen: set[str] = set()
+        for clock in ("2024-02-19T00:00:00Z", "2024-02-22T00:00:00Z", "2024-02-26T00:00:00Z"):
+            sb.configure(clock=clock)
+            run = run_tap(tmp_path, {**config, "end_date": clock}, state=state, streams=SESSIONS)
+            assert run.exit_code == 0, run.stderr
+            seen |= set(run.ids)
+            state = run.final_state
+        shown = {
+            s["billingSessionId"]
+            for s in sb.published_expected()
+            if s["end"] >= datetime(2024, 2, 17, 6, tzinfo=UTC)
+        }
+        assert shown
+        assert shown - seen == set()

@@ -167,6 +167,7 @@ class BillingSessionsStream(KoreBillingStream):
                 _describe_windows(plan.windows),
             )
         bookmarks = {plan.partition: plan.bookmark for plan in plans}
+        lookback_seconds = float(self.config["lookback_hours"]) * 3600
         # The newest session the API has shown for any partition: how far it has published.
         shown = [plan.bookmark.newest_shown for plan in plans if plan.bookmark.newest_shown]
         frontier = min(max(shown), self.run_started_at) if shown else None
@@ -197,7 +198,13 @@ class BillingSessionsStream(KoreBillingStream):
             if partition not in held_back:
                 # Every row of the window has been written by now: the bookmark may move.
                 newest_end = parse_setting_datetime(event.newest_end) if event.newest_end else None
-                if newest_end is not None and (frontier is None or newest_end > frontier):
+                # What other partitions showed during this run stands for what the API had
+                # published only while the run is short next to the lookback.
+                if (
+                    newest_end is not None
+                    and (frontier is None or newest_end > frontier)
+                    and time.monotonic() - started <= lookback_seconds
+                ):
                     frontier = newest_end
                 bookmarks[partition] = bookmarks[partition].advanced(
                     newest_end=newest_end,
@@ -227,6 +234,8 @@ class BillingSessionsStream(KoreBillingStream):
             partition = plan.partition
             if partition in held_back or frontier is None:
                 continue
+            if time.monotonic() - started > lookback_seconds:
+                break
             final = bookmarks[partition].advanced(
                 newest_end=None,
                 longest=timedelta(0),
@@ -237,7 +246,8 @@ class BillingSessionsStream(KoreBillingStream):
             if final != bookmarks[partition]:
                 bookmarks[partition] = final
                 self._save_bookmark(partition, final)
-        self._retire_inherited_bookmarks()
+        if not held_back:
+            self._retire_inherited_bookmarks()
         self.log_summary(records, time.monotonic() - started)
         if held_back:
             # Exit 0 would keep a scheduled job green while the window never progresses.
@@ -471,8 +481,9 @@ class BillingSessionsStream(KoreBillingStream):
         is returned); throttling and network faults are waited out and asked again, since they
         say nothing about the page size. One probe at a time, so at most one request is
         refused however many workers there are."""
+        tries = self.backoff_max_tries()
         with self._page_probe_lock:
-            for attempt in range(self.backoff_max_tries()):
+            for attempt in range(tries):
                 if self._large_pages_accepted or self.page_limit <= DOCUMENTED_PAGE_SIZE:
                     # Another worker's probe has settled it meanwhile.
                     body["limit"] = self.page_limit
@@ -490,8 +501,12 @@ class BillingSessionsStream(KoreBillingStream):
                     if status >= 500:
                         self._fall_back_to_documented_page_size(body, str(exc))
                         return None
+                    if attempt + 1 == tries:
+                        break
                     self._wait_before_probing_again(exc.response, attempt, f"HTTP {status}")
                 except requests.RequestException as exc:
+                    if attempt + 1 == tries:
+                        break
                     self._wait_before_probing_again(None, attempt, type(exc).__name__)
                 else:
                     self._large_pages_accepted = True
