@@ -210,3 +210,19 @@ def run_meltano(
     CAPTURED_OUTPUT.append(done.stdout + done.stderr)
     assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
     return done
+
+
+def tap_env(sb: Sandbox, **overrides: str) -> dict[str, str]:
+    """TAP_KORE_BILLING_* variables pointing the tap at `sb`, as Meltano users set them."""
+    SECRETS_SEEN.add(sb.client_secret)
+    env = {
+        "TAP_KORE_BILLING_API_URL": sb.url,
+        "TAP_KORE_BILLING_CLIENT_ID": sb.client_id,
+        "TAP_KORE_BILLING_CLIENT_SECRET": sb.client_secret,
+        "TAP_KORE_BILLING_API_SCOPE": "bot",
+        "TAP_KORE_BILLING_BOT_IDS": json.dumps(sb.bot_ids),
+        "TAP_KORE_BILLING_START_DATE": min(s["start"] for s in sb.expected()).isoformat(),
+        "TAP_KORE_BILLING_REQUESTS_PER_MINUTE": "100000",
+        "TAP_KORE_BILLING_SUMMARY_POLL_SECONDS": "0.05",
+    }
+    return {**env, **overrides}

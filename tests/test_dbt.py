@@ -20,7 +20,7 @@ import duckdb
 import psycopg
 import pytest
 import yaml
-from conftest import MELTANO, PG, ROOT, SECRETS_SEEN, postgres_or_skip, run_meltano
+from conftest import MELTANO, PG, ROOT, SECRETS_SEEN, postgres_or_skip, run_meltano, tap_env
 
 from tap_kore_billing.sandbox import Sandbox
 
@@ -280,13 +280,7 @@ def test_duckdb_pipeline_runs_again_after_dbt_built_into_the_file(dbt_duckdb_ins
     with Sandbox(seed=41, apps=2, sessions=300, late=3, new=3, max_page_size=100) as sb:
         SECRETS_SEEN.add(sb.client_secret)
         env = {
-            "TAP_KORE_BILLING_API_URL": sb.url,
-            "TAP_KORE_BILLING_CLIENT_ID": sb.client_id,
-            "TAP_KORE_BILLING_CLIENT_SECRET": sb.client_secret,
-            "TAP_KORE_BILLING_API_SCOPE": "bot",
-            "TAP_KORE_BILLING_BOT_IDS": json.dumps(sb.bot_ids),
-            "TAP_KORE_BILLING_START_DATE": min(s["start"] for s in sb.expected()).isoformat(),
-            "TAP_KORE_BILLING_REQUESTS_PER_MINUTE": "100000",
+            **tap_env(sb),
             # Only the loader's file is named: dbt-duckdb's `path` follows it.
             "TARGET_DUCKDB_FILEPATH": str(database),
         }

@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 import psycopg
 import pytest
-from conftest import MELTANO, PG, ROOT, SECRETS_SEEN, postgres_or_skip, run_meltano
+from conftest import MELTANO, PG, ROOT, SECRETS_SEEN, postgres_or_skip, run_meltano, tap_env
 
 from tap_kore_billing.sandbox import Sandbox
 
@@ -63,14 +63,7 @@ def meltano(args: list[str], sb: Sandbox, workdir: Path, schema: str, **env: str
     """Run meltano in the project with the tap pointed at `sb` and a private state database."""
     SECRETS_SEEN.add(sb.client_secret)
     environment = {
-        "TAP_KORE_BILLING_API_URL": sb.url,
-        "TAP_KORE_BILLING_CLIENT_ID": sb.client_id,
-        "TAP_KORE_BILLING_CLIENT_SECRET": sb.client_secret,
-        "TAP_KORE_BILLING_API_SCOPE": "bot",
-        "TAP_KORE_BILLING_BOT_IDS": json.dumps(sb.bot_ids),
-        "TAP_KORE_BILLING_START_DATE": min(s["start"] for s in sb.expected()).isoformat(),
-        "TAP_KORE_BILLING_REQUESTS_PER_MINUTE": "100000",
-        "TAP_KORE_BILLING_SUMMARY_POLL_SECONDS": "0.05",
+        **tap_env(sb),
         "PGHOST": PG["host"],
         "PGPORT": str(PG["port"]),
         "PGUSER": PG["user"],
