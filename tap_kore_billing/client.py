@@ -288,15 +288,16 @@ class KoreBillingStream(RESTStream):
         was checked. Raises TapKoreBillingError with the reason otherwise."""
         raise NotImplementedError
 
-    def log_summary(self, records: int, seconds: float) -> None:
+    def log_summary(self, records: int, seconds: float, detail: str = "") -> None:
         """The stream's last line: what it cost."""
         self.logger.info(
-            "Stream %s done: %d records, %d requests, %d retries (%d throttled by 429) in %.1f s",
+            "Stream %s done: %d records, %d requests, %d retries (%d throttled by 429)%s in %.1f s",
             self.name,
             records,
             self.requests_sent,
             self.retries,
             self.throttled,
+            f", {detail}" if detail else "",
             seconds,
         )
 

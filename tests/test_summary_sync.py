@@ -286,3 +286,12 @@ def test_both_streams_run_by_default(tmp_path, sb):
     assert run.records
     assert run.summary
     assert set(run.final_state["bookmarks"]) == {"billing_sessions", STREAM}
+
+
+def test_the_stream_ends_with_one_line_of_what_it_cost(sb, tmp_path):
+    run = run_tap(tmp_path, config(sb), streams=ONLY)
+    assert run.exit_code == 0, run.stderr
+    [line] = [line for line in run.stderr.splitlines() if f"Stream {STREAM} done:" in line]
+    stats = sb.stats()
+    assert f"{len(run.summary)} records, {stats['requests']} requests, 0 retries" in line
+    assert "jobs with" in line

@@ -209,14 +209,11 @@ class BillingUsageSummaryStream(KoreBillingStream):
                 event.seconds,
                 periods_so_far,
             )
-        self.logger.info(
-            "Usage summary done: %d periods of %d partitions from %d jobs (%d status checks) "
-            "in %.1f s",
+        self.log_summary(
             periods_so_far,
-            sum(len(plan.partitions) for plan in plans),
-            done,
-            polls,
             time.monotonic() - started,
+            f"{done} jobs with {polls} status checks for "
+            f"{sum(len(plan.partitions) for plan in plans)} partitions",
         )
 
     def _fetch_partition(self, plan: SummaryPlan) -> t.Iterator[list[dict[str, t.Any]] | JobDone]:
