@@ -10,7 +10,6 @@ loader and the models in schemas of their own.
 from __future__ import annotations
 
 import json
-import subprocess
 import uuid
 from collections import Counter
 from datetime import datetime, timedelta, timezone
@@ -20,7 +19,7 @@ import duckdb
 import psycopg
 import pytest
 import yaml
-from conftest import MELTANO, PG, ROOT, SECRETS_SEEN, postgres_or_skip, run_meltano, tap_env
+from conftest import PG, ROOT, SECRETS_SEEN, postgres_or_skip, run_meltano, tap_env
 
 from tap_kore_billing.sandbox import Sandbox
 
@@ -164,16 +163,8 @@ def mismatches(rows: dict[tuple, dict]) -> dict[tuple, int]:
 
 
 @pytest.fixture(scope="session")
-def dbt_duckdb_installed():
-    done = subprocess.run(
-        [MELTANO, "install", "dbt-duckdb"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+def dbt_duckdb_installed(tmp_path_factory):
+    run_meltano(["install", "dbt-duckdb"], tmp_path_factory.mktemp("install"))
 
 
 @pytest.fixture(scope="module")

@@ -27,23 +27,10 @@ UTC = timezone.utc
 
 @pytest.fixture(scope="module")
 def meltano_installed(tmp_path_factory):
-    done = subprocess.run(
-        [
-            MELTANO,
-            "install",
-            "tap-kore-billing",
-            "target-postgres",
-            "target-duckdb",
-            "target-jsonl",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return tmp_path_factory.mktemp("meltano")
+    workdir = tmp_path_factory.mktemp("meltano")
+    plugins = ["tap-kore-billing", "target-postgres", "target-duckdb", "target-jsonl"]
+    run_meltano(["install", *plugins], workdir)
+    return workdir
 
 
 @pytest.fixture
