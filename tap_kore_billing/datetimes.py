@@ -77,45 +77,64 @@ def parse_api_datetime(value: str, zone: tzinfo = UTC) -> datetime:
     return (naive - offset).replace(tzinfo=UTC)
 
 
-@lru_cache(maxsize=8192)
+# Validated pieces of the documented form, by their text: dates of the data's span and the
+# 1,440 minutes of a day. A run reads few distinct dates; the cap keeps odd data from growing it.
+_DATES: dict[str, str] = {}
+_MINUTES: dict[str, dict[str, str]] = {"am": {}, "pm": {}}
+_DATES_CAP = 100_000
+_SECONDS = frozenset(f"{second:02d}" for second in range(60))
+
+
 def _iso_date(text: str) -> str:
-    month, day, year = text.split("-")
-    if len(year) != 4:  # a two-digit year would silently become year 26
-        raise ValueError(text)
-    return date(int(year), int(month), int(day)).isoformat()
+    """`03-10-2021` -> `2021-03-10`, or "" when it is not a month-day-year date."""
+    try:
+        month, day, year = text.split("-")
+        # A two-digit year would silently become year 26; int() alone takes "+5" and "1_0".
+        if len(year) != 4 or not (month + day + year).isdigit():
+            return ""
+        iso = date(int(year), int(month), int(day)).isoformat()
+    except ValueError:
+        return ""
+    if len(_DATES) >= _DATES_CAP:
+        _DATES.clear()
+    _DATES[text] = iso
+    return iso
 
 
-@lru_cache(maxsize=2048)  # every minute of a day, both halves
 def _iso_minute(text: str, meridiem: str) -> str:
-    hours, minutes = text.split(":")
-    hour = int(hours)
-    if not 1 <= hour <= 12 or len(minutes) != 2:
-        raise ValueError(text)
-    hour = hour % 12 + (12 if meridiem == "pm" else 0)
-    return time(hour, int(minutes)).isoformat(timespec="minutes")
-
-
-def _iso_clock(text: str, meridiem: str) -> str:
-    # Cache by the minute only: a cache of every second would grow with the data set.
-    minute, sep, seconds = text.rpartition(":")
-    if not sep or len(seconds) != 2 or not seconds.isdigit() or seconds >= "60":
-        raise ValueError(text)
-    return f"{_iso_minute(minute, meridiem)}:{seconds}"
+    """`2:05` and `am`/`pm` -> `14:05`, or "" when it is not a 12-hour clock reading."""
+    try:
+        hours, minutes = text.split(":")
+        if not (hours + minutes).isdigit() or len(minutes) != 2 or not 1 <= int(hours) <= 12:
+            return ""
+        hour = int(hours)
+        iso = time(hour % 12 + (12 if meridiem == "pm" else 0), int(minutes)).isoformat(
+            timespec="minutes"
+        )
+    except ValueError:
+        return ""
+    _MINUTES[meridiem][text] = iso
+    return iso
 
 
 def api_datetime_to_iso(value: str, zone: tzinfo = UTC) -> str:
     """`parse_api_datetime` then `to_iso`, with a fast path for the documented form in UTC.
 
     A sync converts four datetimes per session; the documented form repeats few distinct dates
-    and clock readings, so validated pieces are cached and joined.
+    and clock minutes, so their validated ISO forms are looked up and joined with the seconds.
     """
     if zone is UTC:
-        try:
-            day, clock, meridiem = value.split(" ")
-            if meridiem in ("am", "pm"):
-                return f"{_iso_date(day)}T{_iso_clock(clock, meridiem)}+00:00"
-        except ValueError:
-            pass  # not the documented form: the general parser decides
+        parts = value.split(" ")
+        if len(parts) == 3:
+            day, clock, meridiem = parts
+            minutes = _MINUTES.get(meridiem)
+            minute, _, second = clock.rpartition(":")
+            if minutes is not None and second in _SECONDS:
+                date_part = _DATES.get(day) or _iso_date(day)
+                time_part = minutes.get(minute) or _iso_minute(minute, meridiem)
+                if date_part and time_part:
+                    return f"{date_part}T{time_part}:{second}+00:00"
+    # Not the documented form (or not UTC): the general parser decides.
     return to_iso(parse_api_datetime(value, zone))
 
 

@@ -89,6 +89,32 @@ def test_fast_conversion_agrees_with_the_general_parser(raw, zone):
 
 
 @pytest.mark.parametrize(
+    "raw",
+    [
+        "3-1-2021 2:05:03 pm",
+        "03-10-2021 2:05:3 pm",
+        "03-10-2021 0:05:03 am",
+        "03-10-2021 2:05:60 pm",
+        "03-10-2021 2:+5:03 pm",
+        "03-10-+202 2:05:03 pm",
+        "03-10-2021 2:05p:03 m",
+        "03-10-2021 2:05:03 pm extra",
+        "03-10-2021 1_2:05:03 pm",
+    ],
+)
+def test_fast_conversion_takes_exactly_what_the_general_parser_takes(raw):
+    # The fast path caches pieces by their text; an odd piece must not borrow a cached answer.
+    api_datetime_to_iso("03-10-2021 2:05:03 pm")
+    try:
+        expected = to_iso(parse_api_datetime(raw))
+    except UnparseableDatetimeError:
+        with pytest.raises(UnparseableDatetimeError):
+            api_datetime_to_iso(raw)
+    else:
+        assert api_datetime_to_iso(raw) == expected
+
+
+@pytest.mark.parametrize(
     "raw", ["02-30-2024 1:00:00 am", "03-10-2021 13:05:03 pm", "31-02-2024 25:61:00 xm"]
 )
 def test_fast_conversion_rejects_impossible_values(raw):

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-import re
 import threading
 import time
 import typing as t
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from functools import cached_property
 from importlib import resources
+from itertools import chain
 
 import requests
 from singer_sdk import SchemaDirectory, StreamSchema
@@ -38,10 +38,8 @@ from tap_kore_billing.datetimes import (
 from tap_kore_billing.errors import TapKoreBillingError
 from tap_kore_billing.parallel import Pause, run_parallel
 from tap_kore_billing.partitions import ACCOUNT_WIDE, Partition
+from tap_kore_billing.window_rows import Key, WindowRows
 from tap_kore_billing.windows import Window, plan_windows
-
-if t.TYPE_CHECKING:
-    from singer_sdk.helpers.types import Context
 
 REPLICATION_KEY = "billingSessionEndDateTime"
 DATETIME_FIELDS = (
@@ -51,11 +49,7 @@ DATETIME_FIELDS = (
     "billingSessionEndDateTime",
 )
 PROGRESS_LOG_SECONDS = 60.0
-# Rows this close to a window's end are remembered for de-duplicating the next window: wide
-# enough for an API that compares fromDate/toDate by the day rather than the instant.
-EDGE_MARGIN = timedelta(days=1)
 DOCUMENTED_PAGE_SIZE = 100  # the vendor's examples; its maximum is not documented
-_LOWER_HEX = re.compile("[0-9a-f]+")
 
 
 @dataclass(frozen=True)
@@ -134,17 +128,6 @@ class BillingSessionsStream(KoreBillingStream):
         ]
         return PartitionPlan(partition, windows, bookmark)
 
-    def _belongs(self, ends_at: str | None) -> bool:
-        """Whether a session's end falls in [start_date, end_date]: the replication key decides.
-
-        Compares ISO 8601 UTC strings, whose order is the instants' order.
-        """
-        if ends_at is None:
-            return True
-        if ends_at < self._start_iso:
-            return False
-        return self._end_iso is None or ends_at <= self._end_iso
-
     @cached_property
     def _start_iso(self) -> str:
         return to_iso(self.start_date)
@@ -155,8 +138,9 @@ class BillingSessionsStream(KoreBillingStream):
 
     # --- the sync -----------------------------------------------------------------------------
 
-    def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
-        """Records of every partition; partitions are fetched in parallel, written here."""
+    def record_batches(self) -> t.Iterator[list[dict[str, t.Any]]]:
+        """Records of every partition, a page at a time; partitions are fetched in parallel,
+        written here."""
         started = time.monotonic()
         plans = [self._plan(partition) for partition in self.kore_partitions]
         for plan in plans:
@@ -184,7 +168,7 @@ class BillingSessionsStream(KoreBillingStream):
         for event in events:
             if isinstance(event, list):
                 records += len(event)
-                yield from event
+                yield event
                 continue
             partition = event.plan.partition
             if not event.complete and partition not in held_back:
@@ -320,49 +304,19 @@ class BillingSessionsStream(KoreBillingStream):
         """Fetch a partition's windows in order (in a worker thread when partitions run in
         parallel): records page by page, and a WindowDone after each window's last page."""
         partition = plan.partition
-        previous_ids: set[bytes | str] = set()
+        previous_edge: set[Key] = set()
         for window in plan.windows:
             started = time.monotonic()
-            # Pages of one window may repeat rows (the order is not documented as stable), and
-            # windows share their edge: only rows near it can come again in the next window.
-            window_ids: set[bytes | str] = set()
-            near_edge: set[bytes | str] = set()
-            edge_floor = to_iso(window.end - EDGE_MARGIN)
-            requests_made = duplicates = outside = 0
+            rows = WindowRows(window.end, previous_edge, self._start_iso, self._end_iso)
+            requests_made = 0
             complete = True
-            newest_end = ""
-            longest = timedelta(0)
             for page in self._pages(partition, window):
                 if isinstance(page, Pause):
                     yield page  # the scheduler may run another partition meanwhile
                     continue
-                page_rows, pages_so_far, cut_short = page
-                requests_made = pages_so_far
+                page_rows, requests_made, cut_short = page
                 complete = complete and not cut_short
-                batch = []
-                repeated = 0
-                for row in page_rows:
-                    record, ends_at = self._to_record(row, partition)
-                    key = _compact_id(record["billingSessionId"])
-                    if key in window_ids or key in previous_ids:
-                        duplicates += 1
-                        repeated += key in window_ids
-                        continue
-                    window_ids.add(key)
-                    if (ends_at or "") >= edge_floor or (
-                        record["billingSessionStartDateTime"] or ""
-                    ) >= edge_floor:
-                        near_edge.add(key)
-                    if not self._belongs(ends_at):
-                        outside += 1
-                        continue
-                    batch.append(record)
-                    if ends_at:
-                        newest_end = max(newest_end, ends_at)
-                        begun = record["billingSessionStartDateTime"]
-                        if begun:
-                            span = _fromiso(ends_at) - _fromiso(begun)
-                            longest = max(longest, span)
+                batch, repeated = rows.keep(self._records_of_page(page_rows, partition))
                 if batch:
                     yield batch
                 if page_rows and repeated == len(page_rows):
@@ -378,16 +332,16 @@ class BillingSessionsStream(KoreBillingStream):
             yield WindowDone(
                 plan=plan,
                 window=window,
-                rows=len(window_ids) - outside,
+                rows=rows.written,
                 requests=requests_made,
                 seconds=time.monotonic() - started,
-                duplicates=duplicates,
-                outside=outside,
-                newest_end=newest_end or None,
-                longest=longest,
+                duplicates=rows.duplicates,
+                outside=rows.outside,
+                newest_end=rows.newest_end or None,
+                longest=rows.longest,
                 complete=complete,
             )
-            previous_ids = near_edge
+            previous_edge = rows.near_edge
 
     def _pages(
         self, partition: Partition, window: Window
@@ -565,51 +519,57 @@ class BillingSessionsStream(KoreBillingStream):
         if record["channel"] is None and partition.channel is not None:
             record["channel"] = partition.channel
 
-    def _to_record(
-        self, row: dict[str, t.Any], partition: Partition
-    ) -> tuple[dict[str, t.Any], str | None]:
-        """One API row as a record (every schema field, absent ones null, datetimes as ISO 8601
-        UTC), with the session's end as that ISO string."""
-        if not isinstance(row, dict) or not row.get("billingSessionId"):
-            raise TapKoreBillingError(
-                f"partition {partition}: a session row has no billingSessionId: {str(row)[:200]}"
-            )
-        record = {field: row.get(field) for field in self._fields}
-        for field, value in record.items():
-            # Every field is a string or null; conform here instead of the SDK's generic pass.
-            if value is not None and type(value) is not str:
-                record[field] = value if isinstance(value, str) else _as_text(value)
-        for field in DATETIME_FIELDS:
-            raw = record[field]
-            if raw is None or raw == "":
-                record[field] = None
-                continue
-            try:
-                record[field] = api_datetime_to_iso(str(raw), self.zone)
-            except UnparseableDatetimeError as exc:
+    def _records_of_page(self, rows: list[t.Any], partition: Partition) -> list[dict[str, t.Any]]:
+        """A page's rows as records: every schema field (absent ones null), every value a
+        string or null, datetimes as ISO 8601 UTC. It runs per session, so what can be checked
+        once per page (value types, unknown fields) is checked for the whole page at once."""
+        fields, zone = self._fields, self.zone
+        convert = api_datetime_to_iso
+        records = []
+        for row in rows:
+            if type(row) is not dict or not row.get("billingSessionId"):
                 raise TapKoreBillingError(
-                    f"record billingSessionId={row['billingSessionId']}: cannot parse {field} "
-                    f"value {raw!r} (expected like '03-10-2021 2:05:03 pm' in api_timezone "
-                    f"{self.config['api_timezone']})"
-                ) from exc
-        if record["botId"] is None or record["channel"] is None:
-            self._fill_from_partition(record, partition)
-        if not row.keys() <= self._field_set:
-            self._report_extra_fields(row)
-        return record, record[REPLICATION_KEY]
+                    f"partition {partition}: a session row has no billingSessionId: "
+                    f"{str(row)[:200]}"
+                )
+            get = row.get
+            record = {field: get(field) for field in fields}
+            for field in DATETIME_FIELDS:
+                raw = record[field]
+                if not raw:
+                    record[field] = None
+                    continue
+                try:
+                    record[field] = convert(raw if type(raw) is str else _as_text(raw), zone)
+                except UnparseableDatetimeError as exc:
+                    raise TapKoreBillingError(
+                        f"record billingSessionId={record['billingSessionId']}: cannot parse "
+                        f"{field} value {raw!r} (expected like '03-10-2021 2:05:03 pm' in "
+                        f"api_timezone {self.config['api_timezone']})"
+                    ) from exc
+            if record["botId"] is None or record["channel"] is None:
+                self._fill_from_partition(record, partition)
+            records.append(record)
+        every_value = chain.from_iterable(map(dict.values, records))
+        if not _TEXT_OR_NULL.issuperset(map(type, every_value)):
+            # Conformed here instead of by the SDK's generic pass.
+            for record in records:
+                for field, value in record.items():
+                    if value is not None and type(value) is not str:
+                        record[field] = _as_text(value)
+        if not self._field_set.issuperset(chain.from_iterable(rows)):
+            self._report_extra_fields(set(chain.from_iterable(rows)))
+        return records
 
-    def _report_extra_fields(self, row: dict[str, t.Any]) -> None:
+    def _report_extra_fields(self, names: set[str]) -> None:
         with self._report_lock:
-            new = set(row) - self._field_set - self._reported_extra_fields
+            new = names - self._field_set - self._reported_extra_fields
             self._reported_extra_fields |= new
         if new:
             self.logger.warning(
                 "Schema drift: the API sent fields the schema does not have, not extracted: %s",
                 ", ".join(sorted(new)),
             )
-
-
-_fromiso = datetime.fromisoformat
 
 
 def _describe_windows(windows: list[Window]) -> str:
@@ -620,6 +580,9 @@ def _describe_windows(windows: list[Window]) -> str:
     return f"{len(windows)} windows, {windows[0]} ... {windows[-1]}"
 
 
+_TEXT_OR_NULL = frozenset({str, type(None)})
+
+
 def _as_text(value: object) -> str:
     """A non-string value where the API documents a string: keep it, as text."""
     if isinstance(value, (dict, list)):
@@ -627,11 +590,3 @@ def _as_text(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
-
-
-def _compact_id(session_id: str) -> bytes | str:
-    """A lowercase hex ID as bytes (half the memory in the de-duplication sets); any other ID
-    as it is, so two different IDs never share a key."""
-    if _LOWER_HEX.fullmatch(session_id) and len(session_id) % 2 == 0:
-        return bytes.fromhex(session_id)
-    return session_id

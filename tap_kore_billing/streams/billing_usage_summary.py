@@ -41,8 +41,6 @@ from tap_kore_billing.usage_summary import (
 )
 
 if t.TYPE_CHECKING:
-    from singer_sdk.helpers.types import Context
-
     from tap_kore_billing.windows import Window
 
 REPLICATION_KEY = "periodStart"
@@ -161,8 +159,8 @@ class BillingUsageSummaryStream(KoreBillingStream):
         # proved host, credentials (the same Billing Sessions scope) and every app.
         return f"{self.name} not started (a report job is no connection check)"
 
-    def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
-        """Records of every partition; apps run in parallel, written here."""
+    def record_batches(self) -> t.Iterator[list[dict[str, t.Any]]]:
+        """Records of every partition, a job's result at a time; apps run in parallel."""
         partitions = self.kore_partitions
         if partitions and partitions[0].scope == "bot":
             groups: list[tuple[Partition, ...]] = [(partition,) for partition in partitions]
@@ -189,7 +187,7 @@ class BillingUsageSummaryStream(KoreBillingStream):
         )
         for event in events:
             if isinstance(event, list):
-                yield from event
+                yield event
                 continue
             self._finish_window(event)
             done += 1

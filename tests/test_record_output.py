@@ -1,0 +1,105 @@
+"""Records are written a page at a time only where the SDK's per-record steps change nothing.
+
+The SDK's loop deselects properties, runs stream maps and encodes each record alone; the tap
+writes a page's records in one call when none of that applies. Both must write the same lines.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from conftest import catalog_selecting, run_tap, sandbox_config
+
+from tap_kore_billing.tap import TapKoreBilling
+
+END = "2024-05-10T00:00:00Z"  # a fixed end: both runs read exactly the same sessions
+# An identity map for each stream: no change to any record, but a stream map all the same.
+IDENTITY_MAPS = {"stream_maps": {"billing_sessions": {}, "billing_usage_summary": {}}}
+
+
+def _lines_without_extraction_time(stdout: str, kind: str) -> list[str]:
+    # time_extracted is the moment of writing: the one part two runs cannot share.
+    return sorted(
+        re.sub(r',"time_extracted":"[^"]*"', "", line)
+        for line in stdout.splitlines()
+        if line.startswith(f'{{"type":"{kind}"')
+    )
+
+
+def _by_partition(state: dict) -> dict:
+    # Partitions finish in parallel: their order in the state is not part of its meaning.
+    return {
+        stream: {json.dumps(p["context"], sort_keys=True): p for p in entry["partitions"]}
+        for stream, entry in state["bookmarks"].items()
+    }
+
+
+def test_both_paths_write_identical_records_schemas_and_state(sandbox, tmp_path):
+    config = sandbox_config(sandbox, end_date=END)
+    page_at_a_time = run_tap(tmp_path, config)
+    per_record = run_tap(tmp_path, {**config, **IDENTITY_MAPS})
+    assert page_at_a_time.exit_code == per_record.exit_code == 0, per_record.stderr[-2000:]
+
+    records = _lines_without_extraction_time(page_at_a_time.stdout, "RECORD")
+    assert records == _lines_without_extraction_time(per_record.stdout, "RECORD")
+    assert len(records) == len(page_at_a_time.records) + len(page_at_a_time.summary)
+    assert page_at_a_time.records and page_at_a_time.summary
+    # Rows without conversation datetimes (notifications) are among them.
+    assert any(r["conversationSessionStartDateTime"] is None for r in page_at_a_time.records)
+    assert _lines_without_extraction_time(
+        page_at_a_time.stdout, "SCHEMA"
+    ) == _lines_without_extraction_time(per_record.stdout, "SCHEMA")
+    assert _by_partition(page_at_a_time.final_state) == _by_partition(per_record.final_state)
+    # Every record message still says when it was extracted.
+    assert all("time_extracted" in m for m in page_at_a_time.messages if m["type"] == "RECORD")
+
+
+def test_a_property_left_out_of_the_catalog_is_not_written(sandbox, tmp_path):
+    catalog = catalog_selecting(("billing_sessions",))
+    entry = next(e for e in catalog["streams"] if e["tap_stream_id"] == "billing_sessions")
+    for item in entry["metadata"]:
+        if item["breadcrumb"] == ["properties", "channelUserId"]:
+            item["metadata"]["selected"] = False
+    catalog_path = tmp_path / "catalog.json"
+    catalog_path.write_text(json.dumps(catalog))
+    run = run_tap(
+        tmp_path, sandbox_config(sandbox, end_date=END), args=("--catalog", str(catalog_path))
+    )
+    assert run.exit_code == 0, run.stderr[-2000:]
+    assert run.records
+    assert all("channelUserId" not in r and "koreUserId" in r for r in run.records)
+
+
+def _page_at_a_time(config: dict, catalog: dict | None = None) -> bool:
+    tap = TapKoreBilling(config=config, catalog=catalog, parse_env_config=False)
+    stream = tap.streams["billing_sessions"]
+    return stream._output_is_records_as_read(None, write_messages=True)
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ({}, True),
+        (IDENTITY_MAPS, False),
+        ({"stream_maps": {"billing_sessions": {"koreUserId": None}}}, False),
+        ({"stream_maps": {"billing_sessions": None}}, False),
+        ({"flattening_enabled": True, "flattening_max_depth": 1}, False),
+    ],
+)
+def test_the_page_at_a_time_path_is_taken_only_when_nothing_per_record_applies(
+    sandbox, extra, expected
+):
+    # The comparison above proves something only if its two runs took different paths.
+    assert _page_at_a_time({**sandbox_config(sandbox), **extra}) is expected
+
+
+def test_a_deselected_property_takes_the_sdks_path(sandbox):
+    catalog = catalog_selecting(("billing_sessions",))
+    entry = next(e for e in catalog["streams"] if e["tap_stream_id"] == "billing_sessions")
+    assert _page_at_a_time(sandbox_config(sandbox), catalog) is True
+    for item in entry["metadata"]:
+        if item["breadcrumb"] == ["properties", "channelUserId"]:
+            item["metadata"]["selected"] = False
+    assert _page_at_a_time(sandbox_config(sandbox), catalog) is False
