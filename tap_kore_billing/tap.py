@@ -470,6 +470,35 @@ def settings_errors(config: t.Mapping[str, t.Any]) -> list[str]:
         ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError):
         errors.append(f"setting `api_timezone` is {zone!r}, not an IANA zone like 'Europe/Berlin'")
+    errors.extend(_stream_map_errors(config))
+    return errors
+
+
+# `config['name']` in a stream map expression: a value it reads from `stream_map_config`.
+_MAP_CONFIG_READ = re.compile(r"""\bconfig\s*\[\s*(['"])(.+?)\1\s*\]""")
+
+
+def _stream_map_errors(config: t.Mapping[str, t.Any]) -> list[str]:
+    """A value a stream map reads must be set and not blank: missing, the run would fail at the
+    first record; blank, a hash "salted" with nothing is a plain hash of a phone number."""
+    maps = config.get("stream_maps")
+    given = config.get("stream_map_config")
+    if not isinstance(maps, dict):
+        return []
+    given = given if isinstance(given, dict) else {}
+    errors = []
+    for stream, definition in maps.items():
+        if not isinstance(definition, dict):
+            continue  # None drops the stream, a string renames it: nothing is read
+        for prop, expression in definition.items():
+            for _, name in _MAP_CONFIG_READ.findall(str(expression)):
+                if str(given.get(name) or "").strip():
+                    continue
+                errors.append(
+                    f"setting `stream_map_config` has no value for {name!r}, which `stream_maps` "
+                    f"reads for {stream}.{prop}; set it (for Meltano's tap-kore-billing-hashed: "
+                    "export KORE_HASH_SALT)"
+                )
     return errors
 
 

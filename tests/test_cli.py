@@ -180,6 +180,45 @@ def test_every_bad_setting_is_reported_once_in_one_run(sandbox, tmp_path):
     assert "WARNING" not in run.stderr
 
 
+HASHING_MAPS = {
+    "billing_sessions": {
+        "channelUserId": "sha256(config['hash_salt'] + channelUserId) if channelUserId else None"
+    }
+}
+
+
+@pytest.mark.parametrize("map_config", [{}, {"hash_salt": ""}])
+def test_a_stream_map_without_its_salt_stops_before_any_record(sandbox, tmp_path, map_config):
+    # What Meltano's hashed variant passes when KORE_HASH_SALT is not set.
+    run = run_tap(
+        tmp_path,
+        sandbox_config(sandbox, stream_maps=HASHING_MAPS, stream_map_config=map_config),
+    )
+    assert run.exit_code == 1
+    assert not run.records
+    about = [line for line in error_lines(run.stderr) if "`stream_map_config`" in line]
+    assert len(about) == 1, run.stderr[-2000:]
+    assert "'hash_salt'" in about[0]
+    assert "KORE_HASH_SALT" in about[0]
+    assert "Traceback" not in run.stderr
+
+
+def test_a_salted_stream_map_hashes_every_user_id(sandbox, tmp_path):
+    run = run_tap(
+        tmp_path,
+        sandbox_config(
+            sandbox, stream_maps=HASHING_MAPS, stream_map_config={"hash_salt": "test-salt"}
+        ),
+        streams=SESSIONS,
+    )
+    assert run.exit_code == 0, run.stderr[-2000:]
+    raw = {r["raw"].get("channelUserId") for r in sandbox.published_expected()} - {None}
+    hashed = {r["channelUserId"] for r in run.records} - {None}
+    assert hashed
+    assert not hashed & raw
+    assert all(len(value) == 64 for value in hashed)
+
+
 def test_retry_waits_are_what_the_settings_and_the_server_ask(tmp_path):
     with Sandbox(
         seed=5,

@@ -45,7 +45,8 @@ def test_both_paths_write_identical_records_schemas_and_state(sandbox, tmp_path)
     records = _lines_without_extraction_time(page_at_a_time.stdout, "RECORD")
     assert records == _lines_without_extraction_time(per_record.stdout, "RECORD")
     assert len(records) == len(page_at_a_time.records) + len(page_at_a_time.summary)
-    assert page_at_a_time.records and page_at_a_time.summary
+    assert page_at_a_time.records
+    assert page_at_a_time.summary
     # Rows without conversation datetimes (notifications) are among them.
     assert any(r["conversationSessionStartDateTime"] is None for r in page_at_a_time.records)
     assert _lines_without_extraction_time(
