@@ -40,6 +40,9 @@ LEGACY_ADMIN_PATH = "/api/public/getBillingSessionsDetails"
 MAX_RETRY_AFTER_SECONDS = 3600.0  # the hourly quota rolls within an hour
 MAX_BACKOFF_SECONDS = 300.0
 QUOTA_WAIT_LOG_SECONDS = 5.0
+# A connection test's tries and timeout: an unreachable host is reported within seconds.
+CHECK_TRIES = 3
+CHECK_TIMEOUT_SECONDS = 20.0
 JITTER_FRACTION = 0.1  # spreads retries of parallel workers without changing the wait much
 RETRIED_ERRORS = (
     ConnectionResetError,
@@ -122,6 +125,8 @@ class KoreBillingStream(RESTStream):
     partitions in `get_records` and keeps one bookmark per partition."""
 
     http_method = "POST"
+    # Set by `--test`: a connection check should answer in seconds, not after a sync's retries.
+    checking_connection = False
     # Whether the stream's requests filter by channel (one partition per channel).
     partition_by_channel = True
 
@@ -296,10 +301,12 @@ class KoreBillingStream(RESTStream):
 
     @property
     def timeout(self) -> float:  # type: ignore[override]
-        return float(self.config["request_timeout"])
+        configured = float(self.config["request_timeout"])
+        return min(configured, CHECK_TIMEOUT_SECONDS) if self.checking_connection else configured
 
     def backoff_max_tries(self) -> int:
-        return int(self.config["retry_attempts"])
+        configured = int(self.config["retry_attempts"])
+        return min(configured, CHECK_TRIES) if self.checking_connection else configured
 
     def request_decorator(self, func: t.Callable) -> t.Callable:
         # backoff's own log lines ("Backing off _post_once(...)", "Giving up ...") would repeat

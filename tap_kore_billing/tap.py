@@ -315,11 +315,10 @@ class TapKoreBilling(Tap):
     def check_connection(self) -> None:
         """A request or two per partition and stream that prove host, credentials, scope and
         each app, whatever start_date is; no records, no state."""
-        checked = [
-            stream.check_connection()
-            for stream in self.streams.values()
-            if isinstance(stream, KoreBillingStream)
-        ]
+        streams = [s for s in self.streams.values() if isinstance(s, KoreBillingStream)]
+        for stream in streams:
+            stream.checking_connection = True
+        checked = [stream.check_connection() for stream in streams]
         self.logger.info("Connection test passed: %s", "; ".join(checked))
 
     def discover_streams(self) -> list[Stream]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 from datetime import datetime, timezone
@@ -134,6 +135,27 @@ def test_the_connection_test_checks_each_app_in_one_request_whatever_start_date(
         [line] = error_lines(failed.stderr)
         assert "HTTP 401" in line
         assert "client_id/client_secret" in line
+
+
+def test_the_connection_test_gives_up_on_an_unreachable_host_after_three_tries(tmp_path):
+    with socket.socket() as probe:  # a port nothing listens on once closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = {
+        "api_url": f"http://127.0.0.1:{port}",
+        "client_id": "cs-test",
+        "client_secret": "obviously-fake-secret-for-tests",
+        "bot_ids": ["st-test"],
+        "start_date": "2024-01-01",
+        "retry_initial_delay": 0.05,
+    }
+    run = run_tap(tmp_path, config, args=("--test",))
+    assert run.exit_code == 1
+    [line] = error_lines(run.stderr)
+    assert "after 3 tries" in line
+    assert "ConnectionError" in line
+    # A sync keeps its retry_attempts (8 by default); only the check is short.
+    assert "try 4" not in run.stderr
 
 
 def test_a_target_that_stops_reading_is_named_as_the_reason(sandbox, tmp_path):
