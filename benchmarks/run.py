@@ -106,10 +106,14 @@ with open(report, "w") as handle:
 """
 
 
+# Settings of the caller's shell that would make the children unlike a user's run:
+# PYTHONUNBUFFERED turns every write into a syscall, PYTHONDONTWRITEBYTECODE recompiles the
+# tap's own modules (an editable install) at every start.
+DROPPED_ENV = ("PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE")
+
+
 def child_env() -> dict[str, str]:
-    # PYTHONUNBUFFERED in the caller's shell would turn every write into a syscall in the
-    # children; drop it so numbers do not depend on who runs the benchmark.
-    return {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    return {k: v for k, v in os.environ.items() if k not in DROPPED_ENV}
 
 
 def run_child(command: Sequence[str], stdout: Path, stderr: Path, timeout: float) -> RunResult:
@@ -631,10 +635,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     fingerprint = source_fingerprint()
     print(f"tap source: tap_kore_billing/**/*.py sha256 {fingerprint}")
     print("emulator: kore-billing-sandbox on 127.0.0.1, a separate process on the same machine")
+    set_here = [name for name in DROPPED_ENV if name in os.environ]
     print(
         f"load average at start: {os.getloadavg()[0]:.2f} (other work on the machine skews "
-        f"results); children run without PYTHONUNBUFFERED"
-        + (" (it is set in this shell)" if "PYTHONUNBUFFERED" in os.environ else "")
+        f"results); children run without {' and '.join(DROPPED_ENV)}"
+        + (f" ({', '.join(set_here)} set in this shell)" if set_here else "")
     )
     secret = secrets.token_hex(32)  # fake credentials for the local emulator only
     sections = {
