@@ -78,6 +78,14 @@ class PartitionBookmark:
         entry[LONGEST_SESSION] = int(self.longest_session.total_seconds())
         return entry
 
+    def write_into(self, entry: dict[str, t.Any], replication_key: str) -> None:
+        """Store this bookmark in a partition's state entry, in place: every key an earlier
+        bookmark wrote is replaced or removed (a stale `no_session_yet` would hide the newest
+        session from the next run); other keys, such as `context`, stay."""
+        for key in (NO_SESSION_YET, CHECKED_THROUGH, LONGEST_SESSION):
+            entry.pop(key, None)
+        entry.update(self.to_state(replication_key))
+
     @property
     def margin(self) -> timedelta:
         return max(MIN_SESSION_MARGIN, self.longest_session)

@@ -89,8 +89,9 @@ def _iso_date(text: str) -> str:
     """`03-10-2021` -> `2021-03-10`, or "" when it is not a month-day-year date."""
     try:
         month, day, year = text.split("-")
-        # A two-digit year would silently become year 26; int() alone takes "+5" and "1_0".
-        if len(year) != 4 or not (month + day + year).isdigit():
+        # The forms the general parser takes: 1-2 digit month and day, a 4-digit year (a
+        # 2-digit one would silently become year 26); int() alone takes "+5", "1_0" and "007".
+        if len(year) != 4 or len(month) > 2 or len(day) > 2 or not (month + day + year).isdigit():
             return ""
         iso = date(int(year), int(month), int(day)).isoformat()
     except ValueError:
@@ -105,7 +106,12 @@ def _iso_minute(text: str, meridiem: str) -> str:
     """`2:05` and `am`/`pm` -> `14:05`, or "" when it is not a 12-hour clock reading."""
     try:
         hours, minutes = text.split(":")
-        if not (hours + minutes).isdigit() or len(minutes) != 2 or not 1 <= int(hours) <= 12:
+        if (
+            not (hours + minutes).isdigit()
+            or len(hours) > 2
+            or len(minutes) != 2
+            or not 1 <= int(hours) <= 12
+        ):
             return ""
         hour = int(hours)
         iso = time(hour % 12 + (12 if meridiem == "pm" else 0), int(minutes)).isoformat(

@@ -61,6 +61,20 @@ def test_a_state_from_the_previous_release_is_read_as_checked_through():
     assert again.checked_through == bookmark.checked_through
 
 
+def test_a_bookmark_that_has_seen_a_session_drops_the_no_session_yet_flag():
+    entry = {"context": {"botId": "st-a"}}
+    PartitionBookmark(checked_through=_dt("2024-01-31T00:00:00+00:00")).write_into(entry, KEY)
+    assert entry["no_session_yet"] is True
+    seen = PartitionBookmark(
+        newest_shown=_dt("2024-02-20T10:00:00+00:00"),
+        checked_through=_dt("2024-02-20T10:00:00+00:00"),
+    )
+    seen.write_into(entry, KEY)
+    assert "no_session_yet" not in entry
+    assert entry["context"] == {"botId": "st-a"}
+    assert PartitionBookmark.from_state(entry, KEY) == seen
+
+
 def test_bookmarks_never_move_back_nor_past_the_run_start():
     run_start = _dt("2024-06-01T00:00:00+00:00")
     bookmark = PartitionBookmark(
@@ -279,6 +293,32 @@ def test_an_app_added_later_starts_at_start_date_not_at_an_inherited_bookmark(tm
         assert both.exit_code == 0, both.stderr
         added = {r["billingSessionId"] for r in both.records if r["botId"] == added_app}
         assert added == {s["billingSessionId"] for s in sb.expected(bot_id=added_app)}
+
+
+def test_the_state_names_the_newest_session_after_windows_without_any(tmp_path):
+    # start_date a month before the first session: the first window holds nothing.
+    with Sandbox(
+        seed=5,
+        apps=2,
+        sessions=600,
+        start=datetime(2024, 2, 1, tzinfo=UTC),
+        end=datetime(2024, 3, 1, tzinfo=UTC),
+        max_page_size=100,
+    ) as sb:
+        config = sandbox_config(sb, start_date="2024-01-01T00:00:00Z", window_days=15)
+        run = run_tap(tmp_path, config, streams=SESSIONS)
+        assert run.exit_code == 0, run.stderr
+        newest: dict[str, str] = {}
+        for record in run.records:
+            app = f"botId={record['botId']}"
+            newest[app] = max(newest.get(app, ""), record[KEY])
+        assert run.bookmarks() == newest
+        entries = run.final_state["bookmarks"]["billing_sessions"]["partitions"]
+        assert all("no_session_yet" not in entry for entry in entries)
+        again = run_tap(tmp_path, config, state=run.final_state, streams=SESSIONS)
+        assert again.exit_code == 0, again.stderr
+        for app, end in newest.items():
+            assert f"Partition {app}: bookmark newest session shown {end}" in again.stderr
 
 
 def test_a_first_run_that_sees_nothing_yet_marks_nothing_as_read(tmp_path):

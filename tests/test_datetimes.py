@@ -100,6 +100,10 @@ def test_fast_conversion_agrees_with_the_general_parser(raw, zone):
         "03-10-2021 2:05p:03 m",
         "03-10-2021 2:05:03 pm extra",
         "03-10-2021 1_2:05:03 pm",
+        "003-10-2024 2:05:03 pm",
+        "03-010-2024 2:05:03 pm",
+        "03-10-2024 002:05:03 pm",
+        "03-10-2024 \uff102:05:03 pm",
     ],
 )
 def test_fast_conversion_takes_exactly_what_the_general_parser_takes(raw):

@@ -294,7 +294,7 @@ class BillingSessionsStream(KoreBillingStream):
         if self.replication_method != "INCREMENTAL":
             return
         state = self.state_manager.get_context_state(partition.context)
-        state.update(bookmark.to_state(REPLICATION_KEY))
+        bookmark.write_into(state, REPLICATION_KEY)
         self.state_manager.is_flushed = False
         self._write_state_message()
 
@@ -536,7 +536,7 @@ class BillingSessionsStream(KoreBillingStream):
             record = {field: get(field) for field in fields}
             for field in DATETIME_FIELDS:
                 raw = record[field]
-                if not raw:
+                if raw is None or raw == "":
                     record[field] = None
                     continue
                 try:
