@@ -210,11 +210,18 @@ class KoreBillingStream(RESTStream):
             record_counter.with_context({})
             timer.with_context({})
             self._write_starting_replication_value(None)
+            written = 0
+            every = self.STATE_MSG_FREQUENCY
             for batch in self.record_batches():
-                writer.write_records(self.name, batch, self._stream_version)
-                self.state_manager.is_flushed = False
-                record_counter.increment(len(batch))
-                yield from batch
+                # The SDK's loop also repeats the STATE after every `every` records: so here.
+                for part in _split_at_multiples(batch, written, every):
+                    writer.write_records(self.name, part, self._stream_version)
+                    self.state_manager.is_flushed = False
+                    record_counter.increment(len(part))
+                    written += len(part)
+                    if written % every == 0:
+                        self._write_state_message()
+                    yield from part
             if self._get_state_partition_context(None) is None:
                 self._finalize_state(self.get_context_state(None))
         self._finalize_state(self.stream_state)
@@ -428,6 +435,18 @@ class KoreBillingStream(RESTStream):
         if not isinstance(payload, dict):
             raise InvalidResponseBodyError("the response body is not a JSON object", response)
         return payload
+
+
+def _split_at_multiples(
+    batch: list[dict[str, t.Any]], before: int, every: int
+) -> t.Iterator[list[dict[str, t.Any]]]:
+    """`batch` in parts that end where the running count (`before` + what was yielded)
+    reaches a multiple of `every`."""
+    start = 0
+    while start < len(batch):
+        end = start + every - (before + start) % every
+        yield batch[start:end]
+        start = end
 
 
 class ApiRequestError(FatalAPIError):

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime, timezone
 
 import pytest
-from conftest import catalog_selecting, run_tap, sandbox_config
+from conftest import SESSIONS, TapRun, catalog_selecting, run_tap, sandbox_config
 
+from tap_kore_billing.sandbox import Sandbox
 from tap_kore_billing.tap import TapKoreBilling
 
 END = "2024-05-10T00:00:00Z"  # a fixed end: both runs read exactly the same sessions
@@ -19,10 +21,13 @@ END = "2024-05-10T00:00:00Z"  # a fixed end: both runs read exactly the same ses
 IDENTITY_MAPS = {"stream_maps": {"billing_sessions": {}, "billing_usage_summary": {}}}
 
 
+# time_extracted is the moment of writing: the one part two runs cannot share.
+_EXTRACTED = re.compile(r',"time_extracted":"[^"]*"')
+
+
 def _lines_without_extraction_time(stdout: str, kind: str) -> list[str]:
-    # time_extracted is the moment of writing: the one part two runs cannot share.
     return sorted(
-        re.sub(r',"time_extracted":"[^"]*"', "", line)
+        _EXTRACTED.sub("", line)
         for line in stdout.splitlines()
         if line.startswith(f'{{"type":"{kind}"')
     )
@@ -55,6 +60,30 @@ def test_both_paths_write_identical_records_schemas_and_state(sandbox, tmp_path)
     assert _by_partition(page_at_a_time.final_state) == _by_partition(per_record.final_state)
     # Every record message still says when it was extracted.
     assert all("time_extracted" in m for m in page_at_a_time.messages if m["type"] == "RECORD")
+
+
+def test_both_paths_write_the_same_lines_in_the_same_order(tmp_path):
+    # One app, so nothing runs in parallel; one window of more than 10,000 records: the SDK
+    # writes a STATE between records at that interval, before the window's bookmark.
+    with Sandbox(
+        seed=11,
+        apps=1,
+        sessions=12_000,
+        start=datetime(2024, 1, 1, tzinfo=timezone.utc),
+        end=datetime(2024, 3, 1, tzinfo=timezone.utc),
+        max_page_size=1000,
+    ) as sb:
+        config = sandbox_config(sb, end_date="2024-03-01T00:00:00Z", page_size=1000, window_days=90)
+        page_at_a_time = run_tap(tmp_path, config, streams=SESSIONS)
+        identity = {"stream_maps": {"billing_sessions": {}}}
+        per_record = run_tap(tmp_path, {**config, **identity}, streams=SESSIONS)
+    assert page_at_a_time.exit_code == per_record.exit_code == 0, per_record.stderr[-2000:]
+    assert len(page_at_a_time.records) > 10_000
+
+    def in_order(run: TapRun) -> list[str]:
+        return [_EXTRACTED.sub("", line) for line in run.stdout.splitlines()]
+
+    assert in_order(page_at_a_time) == in_order(per_record)
 
 
 def test_a_property_left_out_of_the_catalog_is_not_written(sandbox, tmp_path):
