@@ -467,4 +467,7 @@ def describe_failure(exc: BaseException) -> str:
         if advice:
             text += f" ({advice})"
         return text
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        text += " (no answer from the host: check api_url and that the host is reachable)"
+    return text

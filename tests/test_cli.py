@@ -137,19 +137,32 @@ def test_the_connection_test_checks_each_app_in_one_request_whatever_start_date(
         assert "client_id/client_secret" in line
 
 
-def test_the_connection_test_gives_up_on_an_unreachable_host_after_three_tries(tmp_path):
+def _unreachable_config() -> dict:
     with socket.socket() as probe:  # a port nothing listens on once closed
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    config = {
+    return {
         "api_url": f"http://127.0.0.1:{port}",
         "client_id": "cs-test",
         "client_secret": "obviously-fake-secret-for-tests",
         "bot_ids": ["st-test"],
         "start_date": "2024-01-01",
-        "retry_initial_delay": 0.05,
+        "retry_initial_delay": 0.01,
     }
-    run = run_tap(tmp_path, config, args=("--test",))
+
+
+def test_a_sync_gives_up_on_an_unreachable_host_after_retry_attempts_tries(tmp_path):
+    run = run_tap(tmp_path, {**_unreachable_config(), "retry_attempts": 4}, streams=SESSIONS)
+    assert run.exit_code == 1
+    [line] = error_lines(run.stderr)
+    assert "after 4 tries" in line
+    assert "check api_url" in line
+    # The first (large-page) request's tries count toward the same four.
+    assert run.stderr.count("Retrying in") == 3
+
+
+def test_the_connection_test_gives_up_on_an_unreachable_host_after_three_tries(tmp_path):
+    run = run_tap(tmp_path, _unreachable_config(), args=("--test",))
     assert run.exit_code == 1
     [line] = error_lines(run.stderr)
     assert "after 3 tries" in line

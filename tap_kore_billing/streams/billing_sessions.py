@@ -456,16 +456,16 @@ class BillingSessionsStream(KoreBillingStream):
                         self._fall_back_to_documented_page_size(body, str(exc))
                         return None
                     if attempt + 1 == tries:
-                        break
+                        raise  # every try spent: reported like any request that gave up
                     self._wait_before_probing_again(exc.response, attempt, f"HTTP {status}")
                 except requests.RequestException as exc:
                     if attempt + 1 == tries:
-                        break
+                        raise
                     self._wait_before_probing_again(None, attempt, type(exc).__name__)
                 else:
                     self._large_pages_accepted = True
                     return payload
-            return None  # still unsettled: the retrying path takes over with the same limit
+            return None  # (no tries at all)
 
     def _wait_before_probing_again(
         self, response: requests.Response | None, attempt: int, cause: str
