@@ -335,3 +335,26 @@ def test_bad_values_in_environment_variables_name_their_settings(tmp_path):
     lines = error_lines(done.stderr)
     assert any("`window_days` is 'abc', not a whole number" in line for line in lines), lines
     assert any("`lookback_hours` is 'a day', not a number" in line for line in lines), lines
+
+
+def test_discovery_works_with_a_bad_number_and_the_sync_names_it(tmp_path):
+    # Meltano discovers before it syncs: the catalog must come out, the sync must name the value.
+    env = {
+        **os.environ,
+        "TAP_KORE_BILLING_CLIENT_ID": "cs-x",
+        "TAP_KORE_BILLING_CLIENT_SECRET": "an-obviously-fake-secret-for-this-test-only",
+        "TAP_KORE_BILLING_BOT_IDS": "st-a",
+        "TAP_KORE_BILLING_START_DATE": "2024-01-01",
+        "TAP_KORE_BILLING_PAGE_SIZE": "abc",
+    }
+    SECRETS_SEEN.add(env["TAP_KORE_BILLING_CLIENT_SECRET"])
+    discovered = _run(["--config=ENV", "--discover"], tmp_path, env=env)
+    assert discovered.returncode == 0, discovered.stderr
+    assert {s["tap_stream_id"] for s in json.loads(discovered.stdout)["streams"]} == {
+        "billing_sessions",
+        "billing_usage_summary",
+    }
+    synced = _run(["--config=ENV"], tmp_path, env=env)
+    assert synced.returncode == 1
+    assert "Traceback" not in synced.stderr
+    assert "setting `page_size` is 'abc', not a whole number" in error_lines(synced.stderr)[0]

@@ -95,10 +95,14 @@ class BillingSessionsStream(KoreBillingStream):
         self._report_lock = threading.Lock()
         self._fields = tuple(self.schema["properties"])
         self._field_set = frozenset(self._fields)
-        # The page size asked for: page_size, unless the server refuses more than 100.
-        self.page_limit = int(self.config["page_size"])
         self._large_pages_accepted = False
         self._page_probe_lock = threading.Lock()
+
+    @cached_property
+    def page_limit(self) -> int:
+        """The page size asked for: page_size, unless the server refuses more than 100 (then
+        set to 100). Read on first use: discovery must work before settings are checked."""
+        return int(self.config["page_size"])
 
     # --- settings turned into the plan --------------------------------------------------------
 
