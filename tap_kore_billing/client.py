@@ -227,6 +227,14 @@ class KoreBillingStream(RESTStream):
         self._finalize_state(self.stream_state)
         self._write_state_message()
 
+    def write_state_after_bookmarks(self) -> None:
+        """Send the state once bookmarks moved past records already handed on. As RECORD
+        messages those records are out already; in BATCH mode they are not, until their batch
+        file is: the SDK writes the state after each BATCH message, so it is left to do so."""
+        self.state_manager.is_flushed = False
+        if not self.get_batch_config(self.config):
+            self._write_state_message()
+
     def _output_is_records_as_read(self, context: Context | None, write_messages: bool) -> bool:
         """Whether the SDK's per-record steps would write each record exactly as read."""
         maps = self.stream_maps

@@ -6,9 +6,11 @@ writes a page's records in one call when none of that applies. Both must write t
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from conftest import SESSIONS, TapRun, catalog_selecting, run_tap, sandbox_config
@@ -17,6 +19,7 @@ from tap_kore_billing.sandbox import Sandbox
 from tap_kore_billing.tap import TapKoreBilling
 
 END = "2024-05-10T00:00:00Z"  # a fixed end: both runs read exactly the same sessions
+START = datetime(2024, 1, 1, tzinfo=timezone.utc)  # the tests' start_date
 # An identity map for each stream: no change to any record, but a stream map all the same.
 IDENTITY_MAPS = {"stream_maps": {"billing_sessions": {}, "billing_usage_summary": {}}}
 
@@ -84,6 +87,57 @@ def test_both_paths_write_the_same_lines_in_the_same_order(tmp_path):
         return [_EXTRACTED.sub("", line) for line in run.stdout.splitlines()]
 
     assert in_order(page_at_a_time) == in_order(per_record)
+
+
+def test_in_batch_mode_no_bookmark_goes_out_before_the_batch_file_with_its_records(
+    sandbox, tmp_path
+):
+    lookback = timedelta(hours=24)
+    config = sandbox_config(
+        sandbox,
+        end_date=END,
+        lookback_hours=24,
+        batch_config={
+            "encoding": {"format": "jsonl", "compression": "none"},
+            "storage": {"root": f"file://{tmp_path}/batches", "prefix": "batch-"},
+            "batch_size": 200,
+        },
+    )
+    run = run_tap(tmp_path, config, streams=SESSIONS)
+    assert run.exit_code == 0, run.stderr[-2000:]
+    assert not run.records
+    delivered: dict[str, datetime] = {}  # session -> its end, from batch files sent so far
+    states_checked = 0
+    for message in run.messages:
+        if message["type"] == "BATCH":
+            for url in message["manifest"]:
+                data = Path(url.removeprefix("file://")).read_bytes()
+                if data[:2] == b"\x1f\x8b":  # the SDK's jsonl batches come gzipped
+                    data = gzip.decompress(data)
+                for line in data.decode().splitlines():
+                    record = json.loads(line)
+                    delivered[record["billingSessionId"]] = record["billingSessionEndDateTime"]
+        elif message["type"] == "STATE":
+            entries = message["value"]["bookmarks"].get("billing_sessions", {})
+            for entry in entries.get("partitions", []):
+                # The next run reads from checked_through minus the lookback: everything
+                # before that must have gone out already.
+                read = datetime.fromisoformat(entry["checked_through"]) - lookback
+                bot = entry["context"]["botId"]
+                missing = [
+                    row["billingSessionId"]
+                    for row in sandbox.published_expected(bot_id=bot)
+                    if START <= row["end"] < read and row["billingSessionId"] not in delivered
+                ]
+                assert not missing, (entry, len(missing))
+                states_checked += 1
+    assert states_checked
+    wanted = {
+        row["billingSessionId"]
+        for row in sandbox.published_expected()
+        if START <= row["end"] <= datetime.fromisoformat(END)
+    }
+    assert set(delivered) == wanted
 
 
 def test_a_property_left_out_of_the_catalog_is_not_written(sandbox, tmp_path):

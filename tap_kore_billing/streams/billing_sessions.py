@@ -272,8 +272,7 @@ class BillingSessionsStream(KoreBillingStream):
             state["partitions"] = kept
             changed = True
         if changed:
-            self.state_manager.is_flushed = False
-            self._write_state_message()
+            self.write_state_after_bookmarks()
 
     def check_connection(self) -> str:
         """One one-row request per partition over the last day."""
@@ -299,8 +298,7 @@ class BillingSessionsStream(KoreBillingStream):
             return
         state = self.state_manager.get_context_state(partition.context)
         bookmark.write_into(state, REPLICATION_KEY)
-        self.state_manager.is_flushed = False
-        self._write_state_message()
+        self.write_state_after_bookmarks()
 
     def _fetch_partition(
         self, plan: PartitionPlan

@@ -271,8 +271,7 @@ class BillingUsageSummaryStream(KoreBillingStream):
             state["replication_key_value"] = new_value
             moved = True
         if moved:
-            self.state_manager.is_flushed = False
-            self._write_state_message()
+            self.write_state_after_bookmarks()
 
     # --- the job ------------------------------------------------------------------------------
 
