@@ -40,7 +40,7 @@ LEGACY_ADMIN_PATH = "/api/public/getBillingSessionsDetails"
 MAX_RETRY_AFTER_SECONDS = 3600.0  # the hourly quota rolls within an hour
 MAX_BACKOFF_SECONDS = 300.0
 QUOTA_WAIT_LOG_SECONDS = 5.0
-# A connection test's tries and timeout: an unreachable host is reported within seconds.
+# A connection test's tries, timeout and longest wait: it answers within about a minute.
 CHECK_TRIES = 3
 CHECK_TIMEOUT_SECONDS = 20.0
 JITTER_FRACTION = 0.1  # spreads retries of parallel workers without changing the wait much
@@ -348,6 +348,8 @@ class KoreBillingStream(RESTStream):
                 wait = asked
             else:
                 wait = jittered(min(initial * 2**attempt, MAX_BACKOFF_SECONDS))
+            if self.checking_connection:
+                wait = min(wait, CHECK_TIMEOUT_SECONDS)  # a check answers in seconds
             exception = yield wait
             attempt += 1
 

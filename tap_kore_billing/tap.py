@@ -473,8 +473,9 @@ def settings_errors(config: t.Mapping[str, t.Any]) -> list[str]:
     return errors
 
 
-# `config['name']` in a stream map expression: a value it reads from `stream_map_config`.
-_MAP_CONFIG_READ = re.compile(r"""\bconfig\s*\[\s*(['"])(.+?)\1\s*\]""")
+# `config['name']` or `config.get('name', ...)` in a stream map expression: a value it reads
+# from `stream_map_config`.
+_MAP_CONFIG_READ = re.compile(r"""\bconfig\s*(?:\[|\.get\s*\()\s*(['"])(.+?)\1""")
 
 
 def _stream_map_errors(config: t.Mapping[str, t.Any]) -> list[str]:
@@ -491,7 +492,8 @@ def _stream_map_errors(config: t.Mapping[str, t.Any]) -> list[str]:
             continue  # None drops the stream, a string renames it: nothing is read
         for prop, expression in definition.items():
             for _, name in _MAP_CONFIG_READ.findall(str(expression)):
-                if str(given.get(name) or "").strip():
+                value = given.get(name)
+                if value is not None and (not isinstance(value, str) or value.strip()):
                     continue
                 errors.append(
                     f"setting `stream_map_config` has no value for {name!r}, which `stream_maps` "

@@ -222,13 +222,23 @@ HASHING_MAPS = {
 }
 
 
-@pytest.mark.parametrize("map_config", [{}, {"hash_salt": ""}])
-def test_a_stream_map_without_its_salt_stops_before_any_record(sandbox, tmp_path, map_config):
+@pytest.mark.parametrize(
+    ("expression", "map_config"),
+    [
+        ("sha256(config['hash_salt'] + channelUserId) if channelUserId else None", {}),
+        (
+            "sha256(config['hash_salt'] + channelUserId) if channelUserId else None",
+            {"hash_salt": ""},
+        ),
+        ("sha256(config.get('hash_salt', '') + channelUserId) if channelUserId else None", {}),
+    ],
+)
+def test_a_stream_map_without_its_salt_stops_before_any_record(
+    sandbox, tmp_path, expression, map_config
+):
     # What Meltano's hashed variant passes when KORE_HASH_SALT is not set.
-    run = run_tap(
-        tmp_path,
-        sandbox_config(sandbox, stream_maps=HASHING_MAPS, stream_map_config=map_config),
-    )
+    maps = {"billing_sessions": {"channelUserId": expression}}
+    run = run_tap(tmp_path, sandbox_config(sandbox, stream_maps=maps, stream_map_config=map_config))
     assert run.exit_code == 1
     assert not run.records
     about = [line for line in error_lines(run.stderr) if "`stream_map_config`" in line]

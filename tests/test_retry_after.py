@@ -5,8 +5,14 @@ from __future__ import annotations
 import email.utils
 
 import requests
+from singer_sdk.exceptions import RetriableAPIError
 
-from tap_kore_billing.client import MAX_RETRY_AFTER_SECONDS, retry_after_seconds
+from tap_kore_billing.client import (
+    CHECK_TIMEOUT_SECONDS,
+    MAX_RETRY_AFTER_SECONDS,
+    retry_after_seconds,
+)
+from tap_kore_billing.tap import TapKoreBilling
 
 
 def response_with(headers: dict[str, str]) -> requests.Response:
@@ -36,3 +42,19 @@ def test_absent_garbage_or_past_values_mean_no_wait():
 
 def test_absurd_values_are_capped_at_an_hour():
     assert retry_after_seconds(response_with({"Retry-After": "86400"})) == MAX_RETRY_AFTER_SECONDS
+
+
+def test_a_connection_test_waits_no_longer_than_its_request_timeout():
+    tap = TapKoreBilling(
+        config={"start_date": "2024-01-01", "auth_token": "x", "bot_ids": ["st-x"]},
+        parse_env_config=False,
+    )
+    stream = tap.streams["billing_sessions"]
+    throttled = RetriableAPIError("HTTP 429", response_with({"Retry-After": "3600"}))
+    waits = stream.backoff_wait_generator()
+    next(waits)
+    assert waits.send(throttled) == 3600.0  # a sync honours the server exactly
+    stream.checking_connection = True
+    waits = stream.backoff_wait_generator()
+    next(waits)
+    assert waits.send(throttled) == CHECK_TIMEOUT_SECONDS
