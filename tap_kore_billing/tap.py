@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import json
 import logging
@@ -248,6 +249,13 @@ class TapKoreBilling(Tap):
         if errors and raise_errors:
             raise ConfigValidationError(
                 "Config validation failed", errors=errors, schema=self.config_jsonschema
+            )
+        for name in sorted(set(self._config) - set(schema["properties"])):
+            close = difflib.get_close_matches(name, schema["properties"], n=1)
+            self.logger.warning(
+                "Setting `%s` is not a setting of this tap and is ignored%s",
+                name,
+                f" (did you mean `{close[0]}`?)" if close else "",
             )
         if not errors:
             shown = {

@@ -215,6 +215,17 @@ def test_every_bad_setting_is_reported_once_in_one_run(sandbox, tmp_path):
     assert "WARNING" not in run.stderr
 
 
+def test_a_misspelt_setting_is_named_with_the_setting_it_resembles(sandbox, tmp_path):
+    config = sandbox_config(sandbox, end_date="2024-02-01T00:00:00Z")
+    config["windows_days"] = 7
+    run = run_tap(tmp_path, config, streams=SESSIONS)
+    assert run.exit_code == 0, run.stderr[-2000:]
+    [warning] = [line for line in run.stderr.splitlines() if "`windows_days`" in line]
+    assert "WARNING" in warning
+    assert "is ignored (did you mean `window_days`?)" in warning
+    assert '"window_days": 30' in run.stderr
+
+
 HASHING_MAPS = {
     "billing_sessions": {
         "channelUserId": "sha256(config['hash_salt'] + channelUserId) if channelUserId else None"

@@ -418,7 +418,7 @@ class BillingSessionsStream(KoreBillingStream):
             return self.post_page(path, body, partition.quota_holder)
         except ApiRequestError as exc:
             if exc.response.status_code == 404 and path == ADMIN_PATH:
-                self.logger.warning(
+                self.logger.info(
                     "%s answered 404; trying the older account-wide path %s",
                     ADMIN_PATH,
                     LEGACY_ADMIN_PATH,

@@ -371,7 +371,7 @@ class BillingUsageSummaryStream(KoreBillingStream):
         try:
             return self._call(plan, window, "POST", path, body, fallback=True), path
         except _NotFoundError:
-            self.logger.warning(
+            self.logger.info(
                 "%s answered 404; trying the account-wide path of the endpoint tables, %s",
                 ADMIN_SUMMARY_PATH,
                 LEGACY_ADMIN_SUMMARY_PATH,
