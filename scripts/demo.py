@@ -11,6 +11,7 @@ Meltano keeps the state, so only the lookback is read again.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -29,7 +30,8 @@ RECONCILIATION = "kore_billing.analytics.billing_reconciliation"
 INJECTED_DAY = (datetime.now(timezone.utc) - timedelta(days=10)).date().isoformat()
 INJECTED = f"2:{INJECTED_DAY}:conversations:3"
 WINDOW_LINE = re.compile(r"Partition .* window \d+/\d+ \S+: (\d+) rows")
-PORT = 8765  # the sandbox environment in meltano.yml points here
+# The sandbox environment in meltano.yml points at 8765; DEMO_PORT picks another.
+PORT = int(os.environ.get("DEMO_PORT") or 8765)
 # The emulator's obviously fake secret, as in meltano.yml's sandbox environment.
 SANDBOX_SECRET = "sandbox-secret-not-real-only-for-the-local-emulator"  # noqa: S105
 
@@ -51,7 +53,10 @@ def start_emulator() -> subprocess.Popen[str]:
     line = emulator.stdout.readline() if emulator.stdout else ""
     if not line:
         emulator.wait(timeout=10)
-        sys.exit(f"the emulator did not start (is port {PORT} in use?)")
+        sys.exit(
+            f"the emulator did not start (is port {PORT} in use? DEMO_PORT=8790 make demo "
+            "uses another)"
+        )
     info = json.loads(line)
     apps = len(info["bot_ids"])
     print(f"emulator: {info['url']}, {info['visible_sessions']} sessions in {apps} apps")
@@ -83,6 +88,7 @@ def run_pipeline() -> float:
             "dbt-duckdb:build",
         ],
         cwd=ROOT,
+        env={**os.environ, "TAP_KORE_BILLING_API_URL": f"http://127.0.0.1:{PORT}"},
         capture_output=True,
         text=True,
         check=False,
@@ -142,12 +148,16 @@ def reconciliation() -> None:
 
 
 def main() -> int:
-    subprocess.run(
+    installed = subprocess.run(
         [str(BIN / "meltano"), "install", "tap-kore-billing", "target-duckdb", "dbt-duckdb"],
         cwd=ROOT,
-        check=True,
+        check=False,
         capture_output=True,
+        text=True,
     )
+    if installed.returncode != 0:
+        print(installed.stderr[-3000:], file=sys.stderr)
+        sys.exit(f"meltano install failed with exit code {installed.returncode}")
     DATABASE.parent.mkdir(exist_ok=True)
     before = row_count()
     emulator = start_emulator()
@@ -162,4 +172,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    except duckdb.IOException as exc:
+        # Typically another run (a `meltano run ... target-duckdb`) holds the file's lock.
+        sys.exit(f"cannot open {DATABASE.relative_to(ROOT)}: {exc}")
