@@ -10,6 +10,7 @@ import os
 import re
 import sys
 import typing as t
+from decimal import Decimal
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -264,7 +265,7 @@ class TapKoreBilling(Tap):
                 if name in OWN_SETTINGS
             }
             self.logger.info(
-                "Settings in effect: %s", json.dumps(shown, sort_keys=True, default=str)
+                "Settings in effect: %s", json.dumps(shown, sort_keys=True, default=_as_json)
             )
         return errors
 
@@ -421,6 +422,11 @@ def _plain_words(error: ValidationError) -> str:  # noqa: PLR0911 - one sentence
     if name in SECRET_SETTINGS:
         return f"setting `{name}` is not valid"
     return f"setting `{name}`: {error.message}"
+
+
+def _as_json(value: object) -> object:
+    # The SDK reads fractions in a config file as Decimal: show them as the numbers they are.
+    return float(value) if isinstance(value, Decimal) else str(value)
 
 
 def _one_per_setting(errors: list[str]) -> list[str]:

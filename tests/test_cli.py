@@ -224,6 +224,8 @@ def test_a_misspelt_setting_is_named_with_the_setting_it_resembles(sandbox, tmp_
     assert "WARNING" in warning
     assert "is ignored (did you mean `window_days`?)" in warning
     assert '"window_days": 30' in run.stderr
+    # A fraction in the config file shows as the number it is, not as text.
+    assert '"retry_initial_delay": 0.05' in run.stderr
 
 
 HASHING_MAPS = {
