@@ -63,6 +63,12 @@ def _load(kind: str, path: Path) -> t.Any:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise TapKoreBillingError(f"{kind} file {path} cannot be read: {exc}") from None
+    if not text.strip():
+        # E.g. `grep ... | tail -1 > state.json` after a run that printed no STATE.
+        raise TapKoreBillingError(
+            f"{kind} file {path} is empty; it must hold a JSON object"
+            + (" (pass {} for no state, or delete the file)" if kind == "state" else "")
+        )
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:

@@ -116,6 +116,19 @@ def test_a_file_that_is_not_json_is_named_with_the_position(tmp_path, kind, sand
     assert "line 2, column 3" in line
 
 
+def test_an_empty_state_file_is_called_empty(tmp_path, sandbox):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(sandbox_config(sandbox)))
+    SECRETS_SEEN.add(sandbox.client_secret)
+    empty = tmp_path / "state.json"
+    empty.write_text("\n")
+    done = _run(["--config", str(config), "--state", str(empty)], tmp_path)
+    assert done.returncode == 1
+    [line] = error_lines(done.stderr)
+    assert f"state file {empty} is empty" in line
+    assert "pass {} for no state, or delete the file" in line
+
+
 def test_the_connection_test_checks_each_app_in_one_request_whatever_start_date(tmp_path):
     with Sandbox(seed=3, apps=3, sessions=50, max_page_size=50) as sb:
         config = sandbox_config(sb, start_date="2015-01-01T00:00:00Z", requests_per_minute=60)
