@@ -6,6 +6,7 @@ import difflib
 import ipaddress
 import json
 import logging
+import math
 import os
 import re
 import sys
@@ -247,16 +248,16 @@ class TapKoreBilling(Tap):
             _plain_words(error) for error in JSONSchemaValidator(schema).iter_errors(self._config)
         ]
         errors = _one_per_setting(errors + settings_errors(self._config))
-        if errors and raise_errors:
-            raise ConfigValidationError(
-                "Config validation failed", errors=errors, schema=self.config_jsonschema
-            )
         for name in sorted(set(self._config) - set(schema["properties"])):
             close = difflib.get_close_matches(name, schema["properties"], n=1)
             self.logger.warning(
                 "Setting `%s` is not a setting of this tap and is ignored%s",
                 name,
                 f" (did you mean `{close[0]}`?)" if close else "",
+            )
+        if errors and raise_errors:
+            raise ConfigValidationError(
+                "Config validation failed", errors=errors, schema=self.config_jsonschema
             )
         if not errors:
             shown = {
@@ -356,7 +357,7 @@ def coerce_settings(config: dict[str, t.Any], properties: dict[str, t.Any]) -> l
             if "integer" in types:
                 config[name] = _whole_number(text)
             elif "number" in types:
-                config[name] = float(text)
+                config[name] = _finite_number(text)
             elif "boolean" in types:
                 config[name] = _boolean(text)
             elif "array" in types:
@@ -367,9 +368,16 @@ def coerce_settings(config: dict[str, t.Any], properties: dict[str, t.Any]) -> l
     return errors
 
 
+def _finite_number(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):  # float() takes "nan" and "inf"; no setting means them
+        raise ValueError(text)
+    return number
+
+
 def _whole_number(text: str) -> int:
     # "30" and "30.0" (what some tools write for whole numbers) are 30; "1.5" is not.
-    number = float(text)
+    number = _finite_number(text)
     if not number.is_integer():
         raise ValueError(text)
     return int(number)
@@ -461,6 +469,11 @@ def settings_errors(config: t.Mapping[str, t.Any]) -> list[str]:
             "(App Settings > App Profile), or use api_scope 'admin' for the whole account"
         )
     errors.extend(_url_errors(str(config.get("api_url", ""))))
+    if str(config.get("start_date", "")).strip() == "" and "start_date" in config:
+        errors.append("setting `start_date` is empty; it needs an ISO 8601 date like 2024-01-01")
+    for name, value in config.items():
+        if isinstance(value, (float, Decimal)) and not math.isfinite(value):
+            errors.append(f"setting `{name}` is {value}, not a finite number")
     dates = {}
     for name in ("start_date", "end_date"):
         value = config.get(name)
@@ -509,10 +522,14 @@ def _stream_map_errors(config: t.Mapping[str, t.Any]) -> list[str]:
                 value = given.get(name)
                 if value is not None and (not isinstance(value, str) or value.strip()):
                     continue
+                hint = (
+                    " (for Meltano's tap-kore-billing-hashed: export KORE_HASH_SALT)"
+                    if name == "hash_salt"
+                    else ""
+                )
                 errors.append(
                     f"setting `stream_map_config` has no value for {name!r}, which `stream_maps` "
-                    f"reads for {stream}.{prop}; set it (for Meltano's tap-kore-billing-hashed: "
-                    "export KORE_HASH_SALT)"
+                    f"reads for {stream}.{prop}; set it{hint}"
                 )
     return errors
 

@@ -373,6 +373,45 @@ def test_bad_values_in_environment_variables_name_their_settings(tmp_path):
     assert any("`lookback_hours` is 'a day', not a number" in line for line in lines), lines
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "words"),
+    [
+        ("LOOKBACK_HOURS", "nan", "setting `lookback_hours` is 'nan', not a number"),
+        ("REQUEST_TIMEOUT", "inf", "setting `request_timeout` is 'inf', not a number"),
+        ("WINDOW_DAYS", "inf", "setting `window_days` is 'inf', not a whole number"),
+        ("START_DATE", "", "setting `start_date` is empty"),
+    ],
+)
+def test_values_a_number_or_date_parser_takes_but_no_setting_means(
+    tmp_path, variable, value, words
+):
+    env = {
+        **os.environ,
+        "TAP_KORE_BILLING_CLIENT_ID": "cs-x",
+        "TAP_KORE_BILLING_CLIENT_SECRET": "an-obviously-fake-secret-for-this-test-only",
+        "TAP_KORE_BILLING_BOT_IDS": "st-a",
+        "TAP_KORE_BILLING_START_DATE": "2024-01-01",
+        f"TAP_KORE_BILLING_{variable}": value,
+    }
+    SECRETS_SEEN.add(env["TAP_KORE_BILLING_CLIENT_SECRET"])
+    done = _run(["--config=ENV"], tmp_path, env=env)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert words in error_lines(done.stderr)[0]
+
+
+def test_a_misspelt_required_setting_still_gets_its_hint(tmp_path):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"start_dat": "2024-01-01", "auth_token": "x", "bot_ids": ["a"]}))
+    done = _run(["--config", str(config)], tmp_path)
+    assert done.returncode == 1
+    assert (
+        "`start_dat` is not a setting of this tap and is ignored (did you mean `start_date`?)"
+        in (done.stderr)
+    )
+    assert "setting `start_date` is required" in error_lines(done.stderr)[0]
+
+
 def test_discovery_works_with_a_bad_number_and_the_sync_names_it(tmp_path):
     # Meltano discovers before it syncs: the catalog must come out, the sync must name the value.
     env = {
