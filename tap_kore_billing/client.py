@@ -24,12 +24,14 @@ from singer_sdk.mapper import SameRecordTransform
 
 from tap_kore_billing.auth import KoreJWTAuth
 from tap_kore_billing.datetimes import UTC, parse_setting_datetime
+from tap_kore_billing.errors import TapKoreBillingError
 from tap_kore_billing.limiter import RollingLimiter
 from tap_kore_billing.partitions import Partition, partitions_from_config
 from tap_kore_billing.writer import BufferedMsgSpecWriter
 
 if t.TYPE_CHECKING:
     from backoff.types import Details
+    from singer_sdk.helpers._batch import BaseBatchFileEncoding, BatchConfig
     from singer_sdk.helpers.types import Context, Record
 
 BOT_PATH = "/api/public/bot/{bot_id}/getBillingSessionsDetails"
@@ -237,22 +239,43 @@ class KoreBillingStream(RESTStream):
 
     def _output_is_records_as_read(self, context: Context | None, write_messages: bool) -> bool:
         """Whether the SDK's per-record steps would write each record exactly as read."""
-        maps = self.stream_maps
         return (
             write_messages
             and context is None
             and self.selected
             and self.ABORT_AT_RECORD_COUNT is None
             and not self.child_streams
-            and type(self).post_process is Stream.post_process
-            and self.TYPE_CONFORMANCE_LEVEL == TypeConformanceLevel.NONE
             and isinstance(self._tap.message_writer, BufferedMsgSpecWriter)
+            and self._records_pass_unchanged()
+        )
+
+    def _records_pass_unchanged(self) -> bool:
+        """No stream map but the identity, no flattening, every property selected, no type
+        conformance and no post-processing: records leave as `record_batches` made them."""
+        maps = self.stream_maps
+        return (
+            type(self).post_process is Stream.post_process
+            and self.TYPE_CONFORMANCE_LEVEL == TypeConformanceLevel.NONE
             and len(maps) == 1
             and type(maps[0]) is SameRecordTransform
             and not maps[0].flattening_enabled
             and maps[0].stream_alias == self.name
             and all(self.mask.values())
         )
+
+    def get_batches(
+        self, batch_config: BatchConfig, context: Context | None = None
+    ) -> t.Iterable[tuple[BaseBatchFileEncoding, list[str]]]:
+        if not self._records_pass_unchanged():
+            # singer-sdk fills batch files before stream maps, flattening and property
+            # selection apply: hashed user IDs would land in the files as they are.
+            raise TapKoreBillingError(
+                f"stream {self.name}: batch_config cannot be combined with stream maps, "
+                "flattening or deselected properties (singer-sdk writes batch files before "
+                "they apply, so a hashed ID would be written as it is); remove batch_config, "
+                "or those"
+            )
+        return super().get_batches(batch_config, context)
 
     def saved_state(self, partition: Partition) -> dict[str, t.Any]:
         """The partition's state from earlier runs, without creating an empty entry."""

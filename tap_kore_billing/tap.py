@@ -21,7 +21,7 @@ from singer_sdk import typing as th
 from singer_sdk.configuration._dict_config import parse_environment_config
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities, TapCapabilities
-from singer_sdk.plugin_base import JSONSchemaValidator
+from singer_sdk.plugin_base import JSONSchemaValidator, PluginBase
 from singer_sdk.tap_base import CliTestOptionValue
 
 from tap_kore_billing.client import KoreBillingStream
@@ -32,6 +32,8 @@ from tap_kore_billing.streams import BillingSessionsStream, BillingUsageSummaryS
 from tap_kore_billing.writer import BufferedMsgSpecWriter, DownstreamClosedError
 
 if t.TYPE_CHECKING:
+    from types import FrameType
+
     from jsonschema import ValidationError
     from singer_sdk.streams import Stream
 
@@ -330,6 +332,22 @@ class TapKoreBilling(Tap):
             stream.checking_connection = True
         checked = [stream.check_connection() for stream in streams]
         self.logger.info("Connection test passed: %s", "; ".join(checked))
+
+    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+        """On SIGTERM or Ctrl-C the SDK writes the state in memory, then exits. In BATCH mode
+        that state may cover records still in a batch file not yet written, so there the last
+        STATE sent (after its batch file) stands."""
+        if any(
+            isinstance(stream, KoreBillingStream) and stream.get_batch_config(self.config)
+            for stream in self.streams.values()
+        ):
+            self.logger.warning(
+                "Stopped by signal %d: in BATCH mode the last STATE sent stands; the next run "
+                "goes on from there",
+                signum,
+            )
+            PluginBase._handle_termination(self, signum, frame)
+        super()._handle_termination(signum, frame)
 
     def discover_streams(self) -> list[Stream]:
         return [BillingSessionsStream(self), BillingUsageSummaryStream(self)]

@@ -9,11 +9,21 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import signal
+import subprocess
+import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from conftest import SESSIONS, TapRun, catalog_selecting, run_tap, sandbox_config
+from conftest import (
+    CAPTURED_OUTPUT,
+    SESSIONS,
+    TapRun,
+    catalog_selecting,
+    run_tap,
+    sandbox_config,
+)
 
 from tap_kore_billing.sandbox import Sandbox
 from tap_kore_billing.tap import TapKoreBilling
@@ -97,11 +107,7 @@ def test_in_batch_mode_no_bookmark_goes_out_before_the_batch_file_with_its_recor
         sandbox,
         end_date=END,
         lookback_hours=24,
-        batch_config={
-            "encoding": {"format": "jsonl", "compression": "none"},
-            "storage": {"root": f"file://{tmp_path}/batches", "prefix": "batch-"},
-            "batch_size": 200,
-        },
+        batch_config=_batch_config(tmp_path, batch_size=200),
     )
     run = run_tap(tmp_path, config, streams=SESSIONS)
     assert run.exit_code == 0, run.stderr[-2000:]
@@ -138,6 +144,56 @@ def test_in_batch_mode_no_bookmark_goes_out_before_the_batch_file_with_its_recor
         if START <= row["end"] <= datetime.fromisoformat(END)
     }
     assert set(delivered) == wanted
+
+
+def _batch_config(tmp_path: Path, batch_size: int = 10_000) -> dict:
+    return {
+        "encoding": {"format": "jsonl", "compression": "none"},
+        "storage": {"root": f"file://{tmp_path}/batches", "prefix": "batch-"},
+        "batch_size": batch_size,
+    }
+
+
+def test_batch_files_are_refused_where_a_stream_map_would_not_apply(sandbox, tmp_path):
+    maps = {"billing_sessions": {"koreUserId": "md5(koreUserId) if koreUserId else None"}}
+    config = sandbox_config(sandbox, batch_config=_batch_config(tmp_path), stream_maps=maps)
+    run = run_tap(tmp_path, config, streams=SESSIONS)
+    assert run.exit_code == 1
+    assert "batch_config cannot be combined with stream maps" in run.stderr
+    assert not any(m["type"] in ("BATCH", "RECORD") for m in run.messages)
+    assert not (tmp_path / "batches").exists() or not any((tmp_path / "batches").iterdir())
+
+
+def test_a_batch_run_stopped_by_a_signal_sends_no_state_ahead_of_its_batch_files(tmp_path):
+    with Sandbox(seed=12, apps=1, sessions=3000, max_page_size=50) as sb:
+        # A slow run (5 requests a minute) with every record in one batch file at the end.
+        config = sandbox_config(sb, batch_config=_batch_config(tmp_path), requests_per_minute=5)
+        config_path = tmp_path / "config.json"
+        config_path.write_text(json.dumps(config))
+        catalog_path = tmp_path / "catalog.json"
+        catalog_path.write_text(json.dumps(catalog_selecting(SESSIONS)))
+        command = [sys.executable, "-m", "tap_kore_billing", "--config", str(config_path)]
+        command += ["--catalog", str(catalog_path)]
+        with subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        ) as tap:
+            assert tap.stderr is not None
+            # Once a window is done its bookmark has moved in memory, its records not yet out.
+            for line in tap.stderr:
+                if re.search(r"Partition \S+ window 1/", line):
+                    break
+            tap.send_signal(signal.SIGTERM)
+            stdout, stderr = tap.communicate(timeout=60)
+    CAPTURED_OUTPUT.append(stdout + stderr)
+    messages = [json.loads(line) for line in stdout.splitlines()]
+    assert not any(m["type"] == "BATCH" for m in messages)
+    bookmarks = [
+        m["value"]["bookmarks"].get("billing_sessions", {}).get("partitions")
+        for m in messages
+        if m["type"] == "STATE"
+    ]
+    assert not any(bookmarks), bookmarks
+    assert "in BATCH mode the last STATE sent stands" in stderr
 
 
 def test_a_property_left_out_of_the_catalog_is_not_written(sandbox, tmp_path):
