@@ -45,6 +45,7 @@ QUOTA_WAIT_LOG_SECONDS = 5.0
 # A connection test's tries, timeout and longest wait: it answers within about a minute.
 CHECK_TRIES = 3
 CHECK_TIMEOUT_SECONDS = 20.0
+CHECK_MAX_WAIT_SECONDS = 5.0
 JITTER_FRACTION = 0.1  # spreads retries of parallel workers without changing the wait much
 RETRIED_ERRORS = (
     ConnectionResetError,
@@ -372,7 +373,7 @@ class KoreBillingStream(RESTStream):
             else:
                 wait = jittered(min(initial * 2**attempt, MAX_BACKOFF_SECONDS))
             if self.checking_connection:
-                wait = min(wait, CHECK_TIMEOUT_SECONDS)  # a check answers in seconds
+                wait = min(wait, CHECK_MAX_WAIT_SECONDS)  # a check answers in seconds
             exception = yield wait
             attempt += 1
 

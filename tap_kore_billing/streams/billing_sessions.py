@@ -22,6 +22,7 @@ from tap_kore_billing.client import (
     ADMIN_PATH,
     BOT_PATH,
     LEGACY_ADMIN_PATH,
+    MAX_BACKOFF_SECONDS,
     ApiRequestError,
     KoreBillingStream,
     describe_failure,
@@ -473,7 +474,8 @@ class BillingSessionsStream(KoreBillingStream):
         self, response: requests.Response | None, attempt: int, cause: str
     ) -> None:
         asked = retry_after_seconds(response)
-        wait = asked or jittered(float(self.config["retry_initial_delay"]) * 2**attempt)
+        initial = float(self.config["retry_initial_delay"])
+        wait = asked or jittered(min(initial * 2**attempt, MAX_BACKOFF_SECONDS))
         with self._counter_lock:
             self.retries += 1
             self.throttled += cause == "HTTP 429"
