@@ -1,7 +1,7 @@
 """`make demo`: the whole pipeline on the local emulator, then the invoice reconciliation.
 
-Starts kore-billing-sandbox on 127.0.0.1:8765 with one injected discrepancy (the usage summary
-bills app 2 for three more conversations than it had, ten days ago), runs
+Starts kore-billing-sandbox on 127.0.0.1:8765 (or DEMO_PORT) with one injected discrepancy
+(the usage summary bills app 2 for three more conversations than it had, ten days ago), runs
 `meltano --environment=sandbox run tap-kore-billing target-duckdb dbt-duckdb:build`, stops the
 emulator and prints sessions per app, month, type and channel, then the reconciliation: every
 app-day and unit compared, and the mismatches listed. Run it again to see an incremental run:
@@ -31,17 +31,24 @@ INJECTED_DAY = (datetime.now(timezone.utc) - timedelta(days=10)).date().isoforma
 INJECTED = f"2:{INJECTED_DAY}:conversations:3"
 WINDOW_LINE = re.compile(r"Partition .* window \d+/\d+ \S+: (\d+) rows")
 # The sandbox environment in meltano.yml points at 8765; DEMO_PORT picks another.
-PORT = int(os.environ.get("DEMO_PORT") or 8765)
+PORT_SETTING = os.environ.get("DEMO_PORT") or "8765"
 # The emulator's obviously fake secret, as in meltano.yml's sandbox environment.
 SANDBOX_SECRET = "sandbox-secret-not-real-only-for-the-local-emulator"  # noqa: S105
 
 
-def start_emulator() -> subprocess.Popen[str]:
+def demo_port() -> int:
+    port = int(PORT_SETTING) if PORT_SETTING.isdigit() else 0
+    if not 1 <= port <= 65535:
+        sys.exit(f"DEMO_PORT is {PORT_SETTING!r}, not a port number (1-65535)")
+    return port
+
+
+def start_emulator(port: int) -> tuple[subprocess.Popen[str], str]:
     emulator = subprocess.Popen(
         [
             str(BIN / "kore-billing-sandbox"),
             "--port",
-            str(PORT),
+            str(port),
             "--client-secret",
             SANDBOX_SECRET,
             "--summary-discrepancy",
@@ -54,13 +61,13 @@ def start_emulator() -> subprocess.Popen[str]:
     if not line:
         emulator.wait(timeout=10)
         sys.exit(
-            f"the emulator did not start (is port {PORT} in use? DEMO_PORT=8790 make demo "
+            f"the emulator did not start (is port {port} in use? DEMO_PORT=8790 make demo "
             "uses another)"
         )
     info = json.loads(line)
     apps = len(info["bot_ids"])
     print(f"emulator: {info['url']}, {info['visible_sessions']} sessions in {apps} apps")
-    return emulator
+    return emulator, info["url"]
 
 
 def row_count() -> int:
@@ -76,7 +83,7 @@ def row_count() -> int:
         return int(result[0]) if result else 0
 
 
-def run_pipeline() -> float:
+def run_pipeline(api_url: str) -> float:
     started = time.monotonic()
     done = subprocess.run(
         [
@@ -88,7 +95,7 @@ def run_pipeline() -> float:
             "dbt-duckdb:build",
         ],
         cwd=ROOT,
-        env={**os.environ, "TAP_KORE_BILLING_API_URL": f"http://127.0.0.1:{PORT}"},
+        env={**os.environ, "TAP_KORE_BILLING_API_URL": api_url},
         capture_output=True,
         text=True,
         check=False,
@@ -158,11 +165,12 @@ def main() -> int:
     if installed.returncode != 0:
         print(installed.stderr[-3000:], file=sys.stderr)
         sys.exit(f"meltano install failed with exit code {installed.returncode}")
+    port = demo_port()
     DATABASE.parent.mkdir(exist_ok=True)
     before = row_count()
-    emulator = start_emulator()
+    emulator, api_url = start_emulator(port)
     try:
-        seconds = run_pipeline()
+        seconds = run_pipeline(api_url)
     finally:
         emulator.terminate()
         emulator.wait(timeout=10)
