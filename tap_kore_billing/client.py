@@ -360,22 +360,25 @@ class KoreBillingStream(RESTStream):
         )(func)
 
     def backoff_wait_generator(self) -> t.Generator[float, t.Any, None]:
-        """Exponential waits with a little jitter, replaced by the server's `Retry-After`
-        (honoured exactly) when it sends one."""
-        initial = float(self.config["retry_initial_delay"])
+        """The waits `retry_wait` gives, one per failed try, for the backoff decorator."""
         attempt = 0
         exception = yield  # type: ignore[misc]  # backoff primes the generator first
         while True:
-            response = getattr(exception, "response", None)
-            asked = retry_after_seconds(response)
-            if asked > 0:
-                wait = asked
-            else:
-                wait = jittered(min(initial * 2**attempt, MAX_BACKOFF_SECONDS))
-            if self.checking_connection:
-                wait = min(wait, CHECK_MAX_WAIT_SECONDS)  # a check answers in seconds
-            exception = yield wait
+            exception = yield self.retry_wait(getattr(exception, "response", None), attempt)
             attempt += 1
+
+    def retry_wait(self, response: requests.Response | None, attempt: int) -> float:
+        """Seconds to wait after failed try `attempt` (0-based): the server's `Retry-After`
+        (honoured exactly) when it sends one, else exponential with a little jitter."""
+        asked = retry_after_seconds(response)
+        if asked > 0:
+            wait = asked
+        else:
+            initial = float(self.config["retry_initial_delay"])
+            wait = jittered(min(initial * 2**attempt, MAX_BACKOFF_SECONDS))
+        if self.checking_connection:
+            wait = min(wait, CHECK_MAX_WAIT_SECONDS)  # a check answers in seconds
+        return wait
 
     def backoff_handler(self, details: Details) -> None:
         exc = details.get("exception")

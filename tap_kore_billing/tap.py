@@ -346,7 +346,8 @@ class TapKoreBilling(Tap):
                 "goes on from there",
                 signum,
             )
-            PluginBase._handle_termination(self, signum, frame)
+            PluginBase._handle_termination(self, signum, frame)  # logs, exits; no state
+            return
         super()._handle_termination(signum, frame)
 
     def discover_streams(self) -> list[Stream]:

@@ -22,12 +22,9 @@ from tap_kore_billing.client import (
     ADMIN_PATH,
     BOT_PATH,
     LEGACY_ADMIN_PATH,
-    MAX_BACKOFF_SECONDS,
     ApiRequestError,
     KoreBillingStream,
     describe_failure,
-    jittered,
-    retry_after_seconds,
 )
 from tap_kore_billing.datetimes import (
     UnparseableDatetimeError,
@@ -473,9 +470,7 @@ class BillingSessionsStream(KoreBillingStream):
     def _wait_before_probing_again(
         self, response: requests.Response | None, attempt: int, cause: str
     ) -> None:
-        asked = retry_after_seconds(response)
-        initial = float(self.config["retry_initial_delay"])
-        wait = asked or jittered(min(initial * 2**attempt, MAX_BACKOFF_SECONDS))
+        wait = self.retry_wait(response, attempt)
         with self._counter_lock:
             self.retries += 1
             self.throttled += cause == "HTTP 429"
