@@ -56,6 +56,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--truncate-rate", type=float, default=0.0)
     p.add_argument("--slow-rate", type=float, default=0.0)
     p.add_argument("--slow-seconds", type=float, default=2.0)
+    p.add_argument(
+        "--latency-seconds", type=float, default=0.0, help="service time of each answer (0: none)"
+    )
+    p.add_argument(
+        "--latency-per-row-seconds", type=float, default=0.0, help="added per row served"
+    )
+    p.add_argument(
+        "--latency-jitter", type=float, default=0.0, help="+- this fraction, uniform (0 to 1)"
+    )
     p.add_argument("--fault-seed", type=int, default=0)
     p.add_argument("--client-id", default="cs-sandbox-0000")
     p.add_argument(
@@ -142,6 +151,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             truncate_rate=args.truncate_rate,
             slow_rate=args.slow_rate,
             slow_seconds=args.slow_seconds,
+            latency_seconds=args.latency_seconds,
+            latency_per_row_seconds=args.latency_per_row_seconds,
+            latency_jitter=args.latency_jitter,
             client_id=args.client_id,
             client_secret=secret,
             enforce_jti=not args.no_enforce_jti,

@@ -33,6 +33,7 @@ from tap_kore_billing.sandbox.data import (
     dumps,
     generate,
 )
+from tap_kore_billing.sandbox.latency import Latency
 from tap_kore_billing.sandbox.summary import (
     SUMMARY_DEFAULTS,
     SUMMARY_KNOBS,
@@ -56,6 +57,8 @@ MAX_TOKEN_AHEAD = 3600
 # Idle keep-alive connections are closed like Node's default keepAliveTimeout would.
 KEEPALIVE_TIMEOUT = 5.0
 CACHE_SIZE = 32
+# Arrival times kept for `arrivals()`: enough for any benchmark, bounded for a long demo.
+MAX_ARRIVALS = 500_000
 
 _DATE_ONLY = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 _TIMESTAMP = re.compile(
@@ -230,6 +233,11 @@ RUNTIME_KNOBS: dict[str, Callable[[object], object]] = {
     "truncate_rate": _rate,
     "slow_rate": _rate,
     "slow_seconds": _non_negative_float,
+    # A remote API's service time: a base per request plus a cost per row served, each
+    # scaled by a uniform jitter of +-latency_jitter (a fraction); 0 answers at once.
+    "latency_seconds": _non_negative_float,
+    "latency_per_row_seconds": _non_negative_float,
+    "latency_jitter": _rate,
     "enforce_jti": bool,
     "admin_enabled": bool,
     "known_apps_only": bool,
@@ -285,7 +293,11 @@ class _Stats:
             self.jti_rejected = 0
             self.in_flight = 0
             self.max_in_flight = 0
+            self.connections = 0
             self.faults = {"error": 0, "drop": 0, "truncate": 0, "slow": 0}
+            self.origin = time.monotonic()
+            self.arrivals: dict[str, list[float]] = {}
+            self.arrivals_kept = 0
 
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
@@ -297,6 +309,7 @@ class _Stats:
                 "rows_served": self.rows_served,
                 "jti_rejected": self.jti_rejected,
                 "max_in_flight": self.max_in_flight,
+                "connections": self.connections,
                 "faults": dict(self.faults),
             }
 
@@ -354,6 +367,12 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "KoreSandbox/1.0"
     timeout = KEEPALIVE_TIMEOUT
     server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        stats = self.server.sandbox._stats
+        with stats.lock:
+            stats.connections += 1
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silence the default per-request stderr line."""
@@ -462,6 +481,9 @@ class Sandbox:
         truncate_rate: float = 0.0,
         slow_rate: float = 0.0,
         slow_seconds: float = 2.0,
+        latency_seconds: float = 0.0,
+        latency_per_row_seconds: float = 0.0,
+        latency_jitter: float = 0.0,
         client_id: str = "cs-sandbox-0000",
         client_secret: str | None = None,
         enforce_jti: bool = True,
@@ -488,6 +510,7 @@ class Sandbox:
         self._lock = threading.RLock()
         self._knobs: dict[str, Any] = {}
         self._fault_rng = random.Random(fault_seed)  # noqa: S311 - faults, not secrets
+        self._latency = Latency(fault_seed)
         self._apply_knobs(
             {
                 "max_page_size": max_page_size,
@@ -503,6 +526,9 @@ class Sandbox:
                 "truncate_rate": truncate_rate,
                 "slow_rate": slow_rate,
                 "slow_seconds": slow_seconds,
+                "latency_seconds": latency_seconds,
+                "latency_per_row_seconds": latency_per_row_seconds,
+                "latency_jitter": latency_jitter,
                 "enforce_jti": enforce_jti,
                 "admin_enabled": admin_enabled,
                 "known_apps_only": known_apps_only,
@@ -654,6 +680,13 @@ class Sandbox:
         self._stats.reset()
         self._summary.reset_stats()
 
+    def arrivals(self) -> dict[str, list[float]]:
+        """Per quota holder, when each API call arrived (seconds since start or the last
+        `reset_stats()`, in arrival order): for checking how a client spreads its calls."""
+        stats = self._stats
+        with stats.lock:
+            return {holder: list(times) for holder, times in stats.arrivals.items()}
+
     def summary_stats(self) -> dict[str, Any]:
         """Usage summary POSTs and GETs (all, and per quota holder) since the last reset."""
         return self._summary.stats_snapshot()
@@ -709,6 +742,7 @@ class Sandbox:
             self._knobs.update(validated)
             if "fault_seed" in validated:
                 self._fault_rng = random.Random(validated["fault_seed"])  # noqa: S311
+                self._latency.reseed(validated["fault_seed"])
 
     def _rebuild(self) -> None:
         self._index = Index(self._data.visible, self._knobs["filter_field"])
@@ -773,8 +807,12 @@ class Sandbox:
             raise denied
 
     def _throttle(self, holder: str, knobs: dict[str, Any]) -> None:
-        with self._stats.lock:
-            self._stats.by_holder[holder] = self._stats.by_holder.get(holder, 0) + 1
+        stats = self._stats
+        with stats.lock:
+            stats.by_holder[holder] = stats.by_holder.get(holder, 0) + 1
+            if stats.arrivals_kept < MAX_ARRIVALS:
+                stats.arrivals_kept += 1
+                stats.arrivals.setdefault(holder, []).append(time.monotonic() - stats.origin)
         with self._lock:
             throttled = self._knobs["throttle_next"] > 0
             if throttled:
@@ -965,6 +1003,9 @@ class Sandbox:
         try:
             with self._lock:
                 knobs = dict(self._knobs)
+            # The service time before the quota is counted, the cost of the rows after: a
+            # gateway that counts a call as it answers, the hardest case for a client.
+            self._latency.wait(knobs["latency_seconds"], knobs["latency_jitter"])
             try:
                 summary_route = route(path)
                 if summary_route is None:
@@ -975,6 +1016,10 @@ class Sandbox:
                     )
             except ApiError as error:
                 reply = _error_reply(error)
+            if reply.rows:
+                self._latency.wait(
+                    knobs["latency_per_row_seconds"] * reply.rows, knobs["latency_jitter"]
+                )
             if reply.status not in (404, 405):
                 reply = self._inject_faults(reply, knobs)
             self._count("dropped" if reply.drop else str(reply.status), reply.rows)
@@ -1017,6 +1062,8 @@ class Sandbox:
         try:
             if method == "GET" and name == "stats":
                 result = self.stats()
+            elif method == "GET" and name == "arrivals":
+                result = self.arrivals()
             elif method == "GET" and name == "info":
                 result = self.info()
             elif method == "POST" and name == "reveal":
