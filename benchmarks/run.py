@@ -44,6 +44,7 @@ HERE = Path(__file__).resolve().parent
 REFERENCE = HERE / "reference_extractor.py"
 DATA_START = "2024-01-01T00:00:00Z"
 DATA_END = "2024-05-01T00:00:00Z"
+QUOTA_DATA_END = "2024-05-03T00:00:00Z"
 WINDOW_DAYS = 30
 UNLIMITED = 10_000_000  # requests per minute/hour: the client-side limiter never waits
 
@@ -226,6 +227,9 @@ class Emulator:
 
     def reset_stats(self) -> None:
         self._control("POST", "reset_stats")
+
+    def arrivals(self) -> dict[str, list[float]]:
+        return self._control("GET", "arrivals")
 
     def tap_config(self, **settings: object) -> dict:
         return {
@@ -421,58 +425,117 @@ def cpu_section(workdir: Path, secret: str, quick: bool, repeat: int) -> None:
     print("  (wall time of the whole process, start-up included; cpu s = user + system)")
 
 
-def quota_section(
-    workdir: Path, secret: str, quick: bool, *, apps: int, per_minute: int, page: int
-) -> None:
-    # Each app needs a bit more than one minute of its quota (about 70 requests at 60/min,
-    # about 49 at 30/min), so the quotas bind; every tap setting but the limit is the default.
-    per_app = 800 if quick else (1300 if per_minute >= 60 else 4640)
-    sessions = apps * per_app
+@dataclass(frozen=True)
+class QuotaCase:
+    """One quota-bound run: how many holders, their limit, and how the API answers."""
+
+    title: str
+    apps: int
+    per_minute: int
+    page: int
+    sessions_per_app: int
+    latency: float = 0.0  # seconds a request (base plus rows), 0 on loopback
+    scope: str = "bot"
+
+
+# A remote SaaS API: about 300 ms a request (280 ms plus 1 ms a row of a 20-row page), +-20%.
+REMOTE_LATENCY = 0.3
+LATENCY_PER_ROW = 0.001
+LATENCY_JITTER = 0.2
+
+# Each holder needs a bit more than one minute of its quota, so the quotas bind: at 60 a minute
+# about 70 requests (20-row pages of 1,300 sessions over 5 windows), at 120 about 135.
+QUOTA_CASES = {
+    "remote64": QuotaCase("64 apps at 60/min, ~300 ms a request", 64, 60, 20, 1300, REMOTE_LATENCY),
+    "loopback64": QuotaCase("64 apps at 120/min, loopback", 64, 120, 10, 1300),
+    "admin": QuotaCase(
+        "admin scope (one holder, 4 apps) at 60/min, ~300 ms a request",
+        4,
+        60,
+        20,
+        330,
+        REMOTE_LATENCY,
+        scope="admin",
+    ),
+}
+
+
+def quota_section(workdir: Path, secret: str, quick: bool, case: QuotaCase) -> None:
+    per_app = max(case.sessions_per_app // 4, 50) if quick else case.sessions_per_app
+    sessions = case.apps * per_app
     print(
-        f"\n== Quota-bound: {apps} apps, {sessions:,} sessions, {per_minute} requests/min per "
-        f"app (emulator and tap), pages of {page} rows, api_scope bot, default max_workers"
+        f"\n== Quota-bound, {case.title}: {sessions:,} sessions, pages of {case.page} rows, "
+        f"api_scope {case.scope}, {case.per_minute} requests/min per quota holder (emulator "
+        "and tap, 1,800/hour in the tap), every other setting at its default"
     )
+    latency = {}
+    if case.latency:
+        latency = {
+            "latency_seconds": case.latency - case.page * LATENCY_PER_ROW,
+            "latency_per_row_seconds": LATENCY_PER_ROW,
+            "latency_jitter": LATENCY_JITTER,
+        }
+        print(
+            f"  emulator latency: {latency['latency_seconds'] * 1000:.0f} ms + "
+            f"{LATENCY_PER_ROW * 1000:.0f} ms a row, +-{LATENCY_JITTER:.0%}"
+        )
     with Emulator(
         workdir,
         secret,
         sessions=sessions,
-        apps=apps,
-        max_page_size=page,
-        rate_per_minute=per_minute,
+        apps=case.apps,
+        max_page_size=case.page,
+        rate_per_minute=case.per_minute,
+        rate_per_hour=1800,
         start=DATA_START,
         end=DATA_END,
         seed=2,
+        **latency,
     ) as emu:
         config = write_config(
             workdir,
             "quota",
-            emu.tap_config(requests_per_minute=per_minute, requests_per_hour=UNLIMITED),
+            emu.tap_config(
+                api_scope=case.scope,
+                page_size=case.page,
+                requests_per_minute=case.per_minute,
+                # Past the data's end, so sessions that end after it count too: every session
+                # the emulator holds is expected.
+                end_date=QUOTA_DATA_END,
+            ),
         )
         out, err = workdir / "quota.jsonl", workdir / "quota.stderr"
         emu.reset_stats()
         progress(f"tap run (quota-bound; expect about a minute, timeout {QUOTA_RUN_TIMEOUT:.0f} s)")
         result = run_child(tap_command(config), out, err, QUOTA_RUN_TIMEOUT)
         stats = emu.stats()
+        arrivals = emu.arrivals()
         records = read_output(out).records
+        expected = emu.info["visible_sessions"]
         out.unlink()
-
     by_holder: dict[str, int] = stats["by_holder"]
-    if sorted(by_holder) != sorted(emu.info["bot_ids"]):
+    holders = ["account"] if case.scope == "admin" else emu.info["bot_ids"]
+    if sorted(by_holder) != sorted(holders):
         raise BenchError(f"unexpected quota holders in the emulator's stats: {by_holder}")
-    # Quotas are independent per app: the slowest app bounds the run. Its R-th request may go
+    # Quotas are independent per holder: the slowest bounds the run. Its R-th request may go
     # out once floor((R-1)/N) full minutes of quota have passed.
-    minimum = max((r - 1) // per_minute * 60.0 for r in by_holder.values())
+    minimum = max((r - 1) // case.per_minute * 60.0 for r in by_holder.values())
     counts = sorted(by_holder.values())
-    if apps <= 8:
-        rows = [
-            [bot, count, f"{(count - 1) // per_minute * 60:.0f}"]
-            for bot, count in by_holder.items()
-        ]
-        print(table(["app", "requests", "min s"], rows))
-    else:
-        print(f"  requests per app: {counts[0]} to {counts[-1]}")
-    print(f"  records: {records:,}; requests: {stats['requests']}, by status {stats['by_status']}")
-    print(f"  minimum wall time the limits allow: {minimum:.1f} s (apps' quotas run in parallel)")
+    firsts = sorted(times[0] for times in arrivals.values())
+    lasts = sorted(times[-1] for times in arrivals.values())
+    print(
+        f"  records: {records:,} of {expected:,}; requests: {stats['requests']} ({counts[0]} to "
+        f"{counts[-1]} per holder), by status {stats['by_status']}"
+    )
+    print(
+        f"  first request of each holder: {firsts[0]:.1f} to {firsts[-1]:.1f} s; last: "
+        f"{lasts[0]:.1f} to {lasts[-1]:.1f} s (since the emulator's counters were reset)"
+    )
+    print(
+        f"  at most {stats['max_in_flight']} requests in flight at the emulator, over "
+        f"{stats['connections']} HTTP connections; tap peak RSS {result.maxrss_kib / 1024:.1f} MiB"
+    )
+    print(f"  minimum wall time the limits allow: {minimum:.1f} s (holders' quotas in parallel)")
     print(f"  measured wall time:                 {result.wall:.1f} s")
     if minimum > 0:
         ratio = result.wall / minimum
@@ -481,9 +544,11 @@ def quota_section(
             f"{verdict(ratio <= QUOTA_TARGET)}"
         )
     else:
-        print("  ratio measured/minimum: n/a (every app's requests fit in one minute of quota)")
+        print("  ratio measured/minimum: n/a (every holder's requests fit in one minute of quota)")
     throttled = stats["throttled"]
     print(f"  429 responses received: {throttled}   target 0   {verdict(throttled == 0)}")
+    if records != expected:
+        raise BenchError(f"{records} records written, the emulator holds {expected}")
 
 
 def page_size_section(workdir: Path, secret: str, quick: bool) -> None:
@@ -619,7 +684,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Benchmark tap-kore-billing on the emulator.")
     parser.add_argument("--quick", action="store_true", help="small sizes, 1 repeat (smoke run)")
     parser.add_argument(
-        "--only", choices=("cpu", "quota", "quota64", "pages", "memory"), help="run one section"
+        "--only",
+        choices=("cpu", *QUOTA_CASES, "pages", "memory"),
+        action="append",
+        help="run this section (repeatable); default all",
     )
     parser.add_argument("--repeat", type=int, default=None, help="CPU runs per extractor (3)")
     args = parser.parse_args(argv)
@@ -644,8 +712,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     secret = secrets.token_hex(32)  # fake credentials for the local emulator only
     sections = {
         "cpu": lambda w: cpu_section(w, secret, args.quick, repeat),
-        "quota": lambda w: quota_section(w, secret, args.quick, apps=4, per_minute=30, page=100),
-        "quota64": lambda w: quota_section(w, secret, args.quick, apps=64, per_minute=60, page=20),
+        **{
+            name: (lambda w, case=case: quota_section(w, secret, args.quick, case))
+            for name, case in QUOTA_CASES.items()
+        },
         "pages": lambda w: page_size_section(w, secret, args.quick),
         "memory": lambda w: memory_section(w, secret, args.quick),
     }
@@ -654,7 +724,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="kore-bench-") as tmp:
             for name, section in sections.items():
-                if args.only not in (None, name):
+                if args.only and name not in args.only:
                     continue
                 try:
                     section(Path(tmp))

@@ -39,6 +39,14 @@ class RollingLimiter:
         self._calls: dict[str, list[float]] = {}
         self._lock = threading.Lock()
 
+    def peak_rate(self) -> float:
+        """Calls a second one holder may sustain over the shortest window (infinite when
+        unlimited): the most it can ever use, since a longer window only caps it lower."""
+        if not self._limits:
+            return float("inf")
+        count, seconds = min(self._limits, key=lambda limit: limit[1])
+        return count / seconds
+
     def delay_for(self, holder: str, now: float) -> float:
         """Seconds until `holder` may call again (0 when it may call now)."""
         calls = self._calls.get(holder)

@@ -26,6 +26,7 @@ from tap_kore_billing.client import (
     KoreBillingStream,
     describe_failure,
 )
+from tap_kore_billing.concurrency import InFlight
 from tap_kore_billing.datetimes import (
     UnparseableDatetimeError,
     api_datetime_to_iso,
@@ -164,8 +165,17 @@ class BillingSessionsStream(KoreBillingStream):
         held_back: set[Partition] = set()
         workers = int(self.config["max_workers"])
         busy = [plan for plan in plans if plan.windows]
+        in_flight = InFlight(
+            (plan.partition.quota_holder for plan in busy),
+            self.limiter.peak_rate(),
+            ceiling=workers,
+        )
         events: t.Iterator[list[dict[str, t.Any]] | WindowDone] = run_parallel(
-            busy, self._fetch_partition, workers=workers, wait_for=self.limiter.wait_for
+            busy,
+            self._fetch_partition,
+            workers=workers,
+            wait_for=self.limiter.wait_for,
+            in_flight=in_flight,
         )
         for event in events:
             if isinstance(event, list):
@@ -234,7 +244,7 @@ class BillingSessionsStream(KoreBillingStream):
                 self._save_bookmark(partition, final)
         if not held_back:
             self._retire_inherited_bookmarks()
-        self.log_summary(records, time.monotonic() - started)
+        self.log_summary(records, time.monotonic() - started, in_flight.describe())
         if held_back:
             # Exit 0 would keep a scheduled job green while the window never progresses.
             raise TapKoreBillingError(
