@@ -16,16 +16,14 @@ import sys
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import jwt
 
 from tap_kore_billing.sandbox.data import (
-    FILTER_FIELDS,
     Dataset,
     Index,
     Session,
@@ -33,10 +31,9 @@ from tap_kore_billing.sandbox.data import (
     dumps,
     generate,
 )
+from tap_kore_billing.sandbox.knobs import DATA_KNOBS, RUNTIME_KNOBS, checked, resolve
 from tap_kore_billing.sandbox.latency import Latency
 from tap_kore_billing.sandbox.summary import (
-    SUMMARY_DEFAULTS,
-    SUMMARY_KNOBS,
     Route,
     SummaryDesk,
     SummaryRequestError,
@@ -45,9 +42,14 @@ from tap_kore_billing.sandbox.summary import (
     route,
     selected_bots,
 )
+from tap_kore_billing.sandbox.wire import (
+    UTC,
+    ApiError,
+    epoch_bounds,
+    errors_body,
+    parse_api_date,
+)
 
-UTC = timezone.utc
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 APP_PATH = re.compile(r"/api/public/bot/([^/]+)/getBillingSessionsDetails")
 ADMIN_PATH = "/api/public/bots/getBillingSessionsDetails"
 CONTROL_PREFIX = "/__sandbox/"
@@ -60,30 +62,12 @@ CACHE_SIZE = 32
 # Arrival times kept for `arrivals()`: enough for any benchmark, bounded for a long demo.
 MAX_ARRIVALS = 500_000
 
-_DATE_ONLY = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
-_TIMESTAMP = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?(Z|[+-]\d{2}:?\d{2})"
-)
 
 MINUTE_MESSAGE = (
     "You've exceeded the per-minute rate limit. Please wait for sometime before retrying."
 )
 HOUR_MESSAGE = "You've exceeded the per-hour rate limit. Please wait for sometime before retrying."
 CREDENTIALS_MESSAGE = "Invalid SDK credentials"
-
-
-class ApiError(Exception):
-    """An error response in the API's `{"errors": [...]}` shape."""
-
-    def __init__(
-        self, status: int, msg: str, code: int | None = None, headers: dict[str, str] | None = None
-    ) -> None:
-        super().__init__(msg)
-        self.status = status
-        self.msg = msg
-        self.code = status if code is None else code
-        self.headers = headers or {}
-        self.wait_seconds = 0
 
 
 @dataclass
@@ -97,46 +81,8 @@ class Reply:
     drop: bool = False
 
 
-def _errors_body(msg: str, code: int) -> bytes:
-    return json.dumps({"errors": [{"msg": msg, "code": code}]}).encode()
-
-
 def _error_reply(error: ApiError) -> Reply:
-    return Reply(error.status, _errors_body(error.msg, error.code), dict(error.headers))
-
-
-def _parse_date_text(text: str) -> datetime | None:
-    if _DATE_ONLY.fullmatch(text):
-        return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
-    match = _TIMESTAMP.fullmatch(text)
-    if match is None:
-        return None
-    year, month, day, hour, minute, second = (int(match.group(i)) for i in range(1, 7))
-    # Built from the groups: Python 3.10's fromisoformat takes only 3 or 6 fraction digits.
-    micro = int((match.group(7) or "0").ljust(6, "0"))
-    parsed = datetime(year, month, day, hour, minute, second, micro, tzinfo=UTC)
-    zone = match.group(8)
-    if zone == "Z":
-        return parsed
-    sign = 1 if zone[0] == "+" else -1
-    digits = zone[1:].replace(":", "")
-    offset = timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
-    return parsed - sign * offset
-
-
-def parse_api_date(name: str, value: object) -> datetime:
-    """Parse a fromDate/toDate; a date-only value is 00:00:00.000 UTC of that day."""
-    if not isinstance(value, str):
-        raise ApiError(400, f"{name} is required and must be a string (yyyy-mm-dd)")
-    try:
-        parsed = _parse_date_text(value.strip())
-    except ValueError:
-        parsed = None
-    if parsed is None:
-        raise ApiError(
-            400, f"Invalid {name} '{value}': expected yyyy-mm-dd or yyyy-mm-ddThh:mm:ss.sssZ"
-        )
-    return parsed
+    return Reply(error.status, errors_body(error.msg, error.code), dict(error.headers))
 
 
 def _non_negative_int(body: dict[str, Any], name: str, default: int) -> int:
@@ -148,134 +94,8 @@ def _non_negative_int(body: dict[str, Any], name: str, default: int) -> int:
     return value
 
 
-def _epoch_bounds(from_dt: datetime, to_dt: datetime) -> tuple[int, int]:
-    # Rows sit on whole seconds and both bounds are inclusive; integer microseconds keep the
-    # rounding exact where float timestamps would not be.
-    micro = timedelta(microseconds=1)
-    low, high = (from_dt - EPOCH) // micro, (to_dt - EPOCH) // micro
-    return -(-low // 1_000_000), high // 1_000_000
-
-
-def _rate(value: object) -> float:
-    rate = float(value)  # type: ignore[arg-type]
-    if not 0.0 <= rate <= 1.0:
-        raise ValueError("rates must be within [0, 1]")
-    return rate
-
-
-def _optional_limit(value: object) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or int(value) < 1:  # type: ignore[call-overload]
-        raise ValueError("must be None or >= 1")
-    return int(value)  # type: ignore[call-overload]
-
-
-def _positive_int(value: object) -> int:
-    if isinstance(value, bool) or int(value) < 1:  # type: ignore[call-overload]
-        raise ValueError("must be >= 1")
-    return int(value)  # type: ignore[call-overload]
-
-
-def _filter_field(value: object) -> str:
-    if value not in FILTER_FIELDS:
-        raise ValueError(f"filter_field must be one of {FILTER_FIELDS}")
-    return str(value)
-
-
-def _non_negative_float(value: object) -> float:
-    number = float(value)  # type: ignore[arg-type]
-    if number < 0:
-        raise ValueError("must be >= 0")
-    return number
-
-
-def _optional_epoch(value: object) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return _parse_date_text(value).timestamp()  # type: ignore[union-attr]
-    return float(value)  # type: ignore[arg-type]
-
-
-def _oversized_limit(value: object) -> str:
-    if value not in ("cap", "reject", "fail"):
-        raise ValueError("oversized_limit must be cap, reject or fail")
-    return str(value)
-
-
-def _non_empty_str(value: object) -> str:
-    if not isinstance(value, str) or not value:
-        raise ValueError("must be a non-empty string")
-    return value
-
-
-# Knobs that may change while the server runs, with their validators.
-def _id_set(value: object) -> frozenset[str]:
-    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
-        raise TypeError("expected a list of billingSessionIds")
-    return frozenset(str(item) for item in value)
-
-
-RUNTIME_KNOBS: dict[str, Callable[[object], object]] = {
-    "max_page_size": _positive_int,
-    # What a `limit` above max_page_size gets: silently capped ("cap"), a 400 naming the
-    # limit ("reject"), or a 500 ("fail"), as servers that dislike large pages might answer.
-    "oversized_limit": _oversized_limit,
-    "max_range_days": _optional_limit,
-    "filter_field": _filter_field,
-    "rate_per_minute": _optional_limit,
-    "rate_per_hour": _optional_limit,
-    "retry_after": bool,
-    "fault_seed": int,  # type: ignore[dict-item]
-    "error_rate": _rate,
-    "drop_rate": _rate,
-    "truncate_rate": _rate,
-    "slow_rate": _rate,
-    "slow_seconds": _non_negative_float,
-    # A remote API's service time: a base per request plus a cost per row served, each
-    # scaled by a uniform jitter of +-latency_jitter (a fraction); 0 answers at once.
-    "latency_seconds": _non_negative_float,
-    "latency_per_row_seconds": _non_negative_float,
-    "latency_jitter": _rate,
-    "enforce_jti": bool,
-    "admin_enabled": bool,
-    "known_apps_only": bool,
-    "client_id": _non_empty_str,
-    "client_secret": _non_empty_str,
-    "corrupt_ids": _id_set,
-    "stall_after_skip": _optional_limit,
-    # The next N API calls are throttled (429, Retry-After: 1), whatever the quota says:
-    # another integration that spent it.
-    "throttle_next": int,  # type: ignore[dict-item]
-    # Publication: a session is served only `publication_delay_hours` after it ends, and a
-    # deterministic `late_fraction` of them `late_delay_hours` later still, as of `clock`
-    # (epoch seconds; None means the real time).
-    "publication_delay_hours": _non_negative_float,
-    "late_fraction": _rate,
-    "late_delay_hours": _non_negative_float,
-    "clock": _optional_epoch,
-    **SUMMARY_KNOBS,
-}
 # What a row listed in `corrupt_ids` carries instead of its billingSessionEndDateTime.
 CORRUPT_DATETIME = "31-02-2024 25:61:00 xm"
-DATA_KNOBS = frozenset(
-    {
-        "seed",
-        "apps",
-        "channels",
-        "sessions",
-        "late",
-        "new",
-        "start",
-        "end",
-        "tz",
-        "notification_fraction",
-        "extra_field_fraction",
-        "boundary_fraction",
-        "idle_apps",
-    }
-)
 
 
 class _Stats:
@@ -424,7 +244,7 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         if body is None:
             self.close_connection = True
-            self._send(Reply(400, _errors_body("Invalid request body length", 400)))
+            self._send(Reply(400, errors_body("Invalid request body length", 400)))
             return
         if path.startswith(CONTROL_PREFIX):
             self._send(sandbox._handle_control(method, path, body))
@@ -456,115 +276,38 @@ class Sandbox:
     def __init__(
         self,
         *,
-        seed: int = 1,
-        apps: int = 3,
-        channels: Sequence[str] = ("rtm", "ivr", "msteams", "whatsapp"),
-        sessions: int = 2000,
-        late: int = 0,
-        new: int = 0,
-        start: datetime | None = None,
-        end: datetime | None = None,
-        max_page_size: int = 50,
-        max_range_days: int | None = None,
-        filter_field: str = "start",
-        tz: str = "UTC",
-        notification_fraction: float = 0.15,
-        extra_field_fraction: float = 0.1,
-        boundary_fraction: float = 0.03,
-        idle_apps: int = 0,
-        rate_per_minute: int | None = None,
-        rate_per_hour: int | None = None,
-        retry_after: bool = True,
-        fault_seed: int = 0,
-        error_rate: float = 0.0,
-        drop_rate: float = 0.0,
-        truncate_rate: float = 0.0,
-        slow_rate: float = 0.0,
-        slow_seconds: float = 2.0,
-        latency_seconds: float = 0.0,
-        latency_per_row_seconds: float = 0.0,
-        latency_jitter: float = 0.0,
-        client_id: str = "cs-sandbox-0000",
-        client_secret: str | None = None,
-        enforce_jti: bool = True,
-        admin_enabled: bool = True,
-        known_apps_only: bool = True,
-        summary: dict[str, Any] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        summary: dict[str, Any] | None = None,
+        **options: Any,
     ) -> None:
-        if isinstance(channels, str):
-            channels = (channels,)
+        """`options`: any knob of `sandbox/knobs.py` (`summary` is an older spelling of the
+        summary_* ones)."""
+        values = resolve({**(summary or {}), **options})
+        end = values["end"]
         if end is None:
             end = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
-        elif end.tzinfo is None:
-            raise ValueError("end must be an aware datetime")
-        if start is None:
-            start = end - timedelta(days=120)
-        elif start.tzinfo is None:
-            raise ValueError("start must be an aware datetime")
-        self.seed = seed
-        self.tz = tz
-        self.secret_generated = client_secret is None
+        start = values["start"] if values["start"] is not None else end - timedelta(days=120)
+        self.seed = values["seed"]
+        self.tz = values["tz"]
+        self.secret_generated = values["client_secret"] is None
+        if self.secret_generated:
+            values["client_secret"] = secrets.token_hex(32)
         self._host, self._port = host, port
         self._lock = threading.RLock()
-        self._knobs: dict[str, Any] = {}
-        self._fault_rng = random.Random(fault_seed)  # noqa: S311 - faults, not secrets
-        self._latency = Latency(fault_seed)
-        self._apply_knobs(
-            {
-                "max_page_size": max_page_size,
-                "oversized_limit": "cap",
-                "max_range_days": max_range_days,
-                "filter_field": filter_field,
-                "rate_per_minute": rate_per_minute,
-                "rate_per_hour": rate_per_hour,
-                "retry_after": retry_after,
-                "fault_seed": fault_seed,
-                "error_rate": error_rate,
-                "drop_rate": drop_rate,
-                "truncate_rate": truncate_rate,
-                "slow_rate": slow_rate,
-                "slow_seconds": slow_seconds,
-                "latency_seconds": latency_seconds,
-                "latency_per_row_seconds": latency_per_row_seconds,
-                "latency_jitter": latency_jitter,
-                "enforce_jti": enforce_jti,
-                "admin_enabled": admin_enabled,
-                "known_apps_only": known_apps_only,
-                "client_id": client_id,
-                "client_secret": client_secret or secrets.token_hex(32),
-                "corrupt_ids": (),
-                "stall_after_skip": None,
-                "throttle_next": 0,
-                "publication_delay_hours": 0.0,
-                "late_fraction": 0.0,
-                "late_delay_hours": 0.0,
-                "clock": None,
-                **SUMMARY_DEFAULTS,
-                **(summary or {}),
-            }
-        )
+        self._knobs: dict[str, Any] = {
+            name: value for name, value in values.items() if name in RUNTIME_KNOBS
+        }
+        self._fault_rng = random.Random(values["fault_seed"])  # noqa: S311 - faults, not secrets
+        self._latency = Latency(values["fault_seed"])
         self._summary = SummaryDesk()
+        data = {name: values[name] for name in DATA_KNOBS}
         self._data: Dataset = generate(
-            seed=seed,
-            apps=apps,
-            channels=channels,
-            sessions=sessions,
-            late=late,
-            new=new,
-            start=start,
-            end=end,
-            tz=tz,
-            filter_field=filter_field,
-            notification_fraction=notification_fraction,
-            extra_field_fraction=extra_field_fraction,
-            boundary_fraction=boundary_fraction,
-            idle_apps=idle_apps,
+            **{**data, "start": start, "end": end, "filter_field": values["filter_field"]}
         )
         self._revealed = False
         self._version = 0
-        self._index = Index(self._data.visible, filter_field)
+        self._index = Index(self._data.visible, values["filter_field"])
         self._cache: OrderedDict[tuple[Any, ...], list[Session]] = OrderedDict()
         self._stats = _Stats()
         self._rates: dict[str, _RateWindow] = {}
@@ -708,7 +451,7 @@ class Sandbox:
         fixed = sorted(set(knobs) & DATA_KNOBS)
         if fixed:
             raise ValueError(f"cannot change data-shaping options at runtime: {fixed}")
-        unknown = sorted(set(knobs) - set(RUNTIME_KNOBS))
+        unknown = sorted(set(knobs) - RUNTIME_KNOBS)
         if unknown:
             raise ValueError(f"unknown options: {unknown}")
         with self._lock:
@@ -732,12 +475,7 @@ class Sandbox:
     # -- internals ----------------------------------------------------------------------------
 
     def _apply_knobs(self, knobs: dict[str, Any]) -> None:
-        validated: dict[str, Any] = {}
-        for name, value in knobs.items():
-            try:
-                validated[name] = RUNTIME_KNOBS[name](value)
-            except (TypeError, ValueError) as exc:
-                raise ValueError(f"invalid {name}={value!r}: {exc}") from None
+        validated: dict[str, Any] = {name: checked(name, value) for name, value in knobs.items()}
         with self._lock:
             self._knobs.update(validated)
             if "fault_seed" in validated:
@@ -855,7 +593,7 @@ class Sandbox:
         channel = body.get("channel")
         if channel is not None and not isinstance(channel, str):
             raise ApiError(400, "channel must be a string")
-        lo, hi = _epoch_bounds(from_dt, to_dt)
+        lo, hi = epoch_bounds(from_dt, to_dt)
         matches = self._matches(bot_ids, lo, hi, channel or None)
         if knobs["publication_delay_hours"] or knobs["late_fraction"]:
             matches = [s for s in matches if self._published(s, knobs)]
@@ -1049,7 +787,7 @@ class Sandbox:
             with self._stats.lock:
                 faults["error"] += 1
             text = "Internal Server Error" if error_status == 500 else "Service Unavailable"
-            return Reply(error_status, _errors_body(text, error_status))
+            return Reply(error_status, errors_body(text, error_status))
         if reply.status == 200 and truncate < knobs["truncate_rate"]:
             with self._stats.lock:
                 faults["truncate"] += 1
@@ -1074,10 +812,10 @@ class Sandbox:
             elif method == "POST" and name == "configure":
                 knobs = json.loads(raw_body or b"{}")
                 if not isinstance(knobs, dict):
-                    return Reply(400, _errors_body("body must be a JSON object of knobs", 400))
+                    return Reply(400, errors_body("body must be a JSON object of knobs", 400))
                 self.configure(**knobs)
             else:
-                return Reply(404, _errors_body(f"Cannot {method} {path}", 404))
+                return Reply(404, errors_body(f"Cannot {method} {path}", 404))
         except ValueError as exc:
-            return Reply(400, _errors_body(str(exc), 400))
+            return Reply(400, errors_body(str(exc), 400))
         return Reply(200, json.dumps(result).encode())

@@ -32,10 +32,11 @@ import itertools
 import json
 import re
 import threading
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
+
+from tap_kore_billing.sandbox.wire import ApiError, epoch_bounds, parse_api_date
 
 if TYPE_CHECKING:
     from tap_kore_billing.sandbox.data import Session
@@ -72,69 +73,6 @@ FOREIGN_OFFSET = 1000
 def requests_of(session: Session) -> int:
     """The `requests` counter of one session: deterministic, 1 to 6."""
     return 1 + session.order % 6
-
-
-def _discrepancy(value: object) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise TypeError("expected {botId, day, unit, delta}")
-    unit = str(value.get("unit"))
-    if unit not in COUNTER_NAMES:
-        raise ValueError(f"unit must be one of {sorted(COUNTER_NAMES)}")
-    day = date.fromisoformat(str(value.get("day")))
-    delta = value.get("delta")
-    if isinstance(delta, bool) or not isinstance(delta, int):
-        raise TypeError("delta must be an integer")
-    return {"botId": str(value.get("botId")), "day": day, "unit": unit, "delta": delta}
-
-
-def _discrepancies(value: object) -> tuple[dict[str, Any], ...]:
-    if isinstance(value, (str, bytes, dict)) or not isinstance(value, Iterable):
-        raise TypeError("expected a list of {botId, day, unit, delta}")
-    return tuple(_discrepancy(item) for item in value)
-
-
-def _non_negative(value: object) -> int:
-    if isinstance(value, bool) or int(value) < 0:  # type: ignore[call-overload]
-        raise ValueError("must be >= 0")
-    return int(value)  # type: ignore[call-overload]
-
-
-def _admin_path(value: object) -> str:
-    if value not in ("bots", "plain", "both"):
-        raise ValueError("must be 'bots', 'plain' or 'both'")
-    return str(value)
-
-
-def _bucket_by(value: object) -> str:
-    if value not in ("start", "end"):
-        raise ValueError("must be 'start' or 'end'")
-    return str(value)
-
-
-SUMMARY_KNOBS: dict[str, Callable[[object], object]] = {
-    "summary_polls": _non_negative,
-    "summary_fail": bool,
-    "summary_foreign_polls": _non_negative,
-    "summary_admin_path": _admin_path,
-    "summary_bucket_by": _bucket_by,
-    "summary_hourly_gaps": bool,
-    "summary_discrepancies": _discrepancies,
-    "summary_hang": bool,
-    "summary_trouble_after": _non_negative,
-    "summary_throttle_polls": _non_negative,
-}
-SUMMARY_DEFAULTS: dict[str, object] = {
-    "summary_polls": 2,
-    "summary_fail": False,
-    "summary_foreign_polls": 0,
-    "summary_admin_path": "plain",
-    "summary_bucket_by": "start",
-    "summary_hourly_gaps": True,
-    "summary_discrepancies": (),
-    "summary_hang": False,
-    "summary_trouble_after": 0,
-    "summary_throttle_polls": 0,
-}
 
 
 class SummaryRequestError(Exception):
@@ -441,13 +379,6 @@ def _finished(job_id: str, groups: list[dict[str, Any]], *, failed: bool) -> dic
 
 def _filters(body: dict[str, Any]) -> tuple[str, list[str], int, int, datetime]:
     """Granularity, units, inclusive epoch bounds and the first bucket; 400 when invalid."""
-    # The server imports this module; its date rules are shared, not copied.
-    from tap_kore_billing.sandbox.server import (  # noqa: PLC0415
-        ApiError,
-        _epoch_bounds,
-        parse_api_date,
-    )
-
     try:
         from_dt = parse_api_date("fromDate", body.get("fromDate"))
         to_dt = parse_api_date("toDate", body.get("toDate"))
@@ -470,7 +401,7 @@ def _filters(body: dict[str, Any]) -> tuple[str, list[str], int, int, datetime]:
             400, "Invalid unitType: use request, session, alert, proactive, conversations"
         )
     granularity = PERIODS[period]
-    lo, hi = _epoch_bounds(from_dt, to_dt)
+    lo, hi = epoch_bounds(from_dt, to_dt)
     return granularity, units, lo, hi, _floor(int(from_dt.timestamp()), granularity)
 
 
