@@ -97,10 +97,15 @@ class _Scheduler(t.Generic[_T, _E]):
     ) -> None:
         self.events: queue.Queue[object] = queue.Queue(maxsize=buffered)
         self.stop = threading.Event()
-        self.cond = threading.Condition()
+        lock = threading.Lock()
+        # Workers that may take jobs wait on `cond`, parked ones on `parked` (one lock): a job
+        # set aside wakes one worker that can run it, not one that would go back to sleep.
+        self.cond = threading.Condition(lock)
+        self.parked = threading.Condition(lock)
         self.order = itertools.count()
-        # (ready at, tie-breaker, the job's iterator, or None for a job not started yet)
-        self.ready: list[tuple[float, int, Iterator[_E | Pause] | None, _T | None]] = [
+        # Jobs in line: (ready at, tie-breaker, the job's iterator and the holder of the Pause
+        # it waits at; or, for a job not started yet, None and the job).
+        self.ready: list[tuple[float, int, Iterator[_E | Pause] | None, _T | str]] = [
             (0.0, next(self.order), None, job) for job in jobs
         ]
         self.unfinished = len(jobs)
@@ -132,7 +137,7 @@ class _Scheduler(t.Generic[_T, _E]):
         finally:
             self.stop.set()
             with self.cond:
-                self.cond.notify_all()
+                self._wake_all()
                 threads = list(self.threads)
             for thread in threads:
                 thread.join(timeout=1)
@@ -160,9 +165,16 @@ class _Scheduler(t.Generic[_T, _E]):
             with self.cond:
                 self.target = target
                 self._grow()
-                self.cond.notify_all()
+                self._wake_all()
 
-    def _next_job(self, index: int) -> tuple[Iterator[_E | Pause] | None, _T | None] | None:
+    def _wake_all(self) -> None:
+        """Wake every worker, parked or not (called holding the lock)."""
+        self.cond.notify_all()
+        self.parked.notify_all()
+
+    def _next_job(
+        self, index: int
+    ) -> tuple[float, int, Iterator[_E | Pause] | None, _T | str] | None:
         """The job whose turn it is, once it may call; None when all are done.
 
         Workers numbered from the target up stay parked: the same few do the work, so their
@@ -171,19 +183,20 @@ class _Scheduler(t.Generic[_T, _E]):
             while not self.stop.is_set():
                 if self.unfinished == 0:
                     return None
-                if index < self.target and self.ready:
+                if index >= self.target:
+                    self.parked.wait(timeout=_POLL_SECONDS)
+                elif self.ready:
                     wait = self.ready[0][0] - time.monotonic()
                     if wait <= 0:
-                        _, _, iterator, job = heapq.heappop(self.ready)
-                        return iterator, job
+                        return heapq.heappop(self.ready)
                     self.cond.wait(timeout=min(wait, _POLL_SECONDS))
                 else:
                     self.cond.wait(timeout=_POLL_SECONDS)
         return None
 
-    def _set_aside(self, iterator: Iterator[_E | Pause], ready_at: float) -> None:
+    def _set_aside(self, iterator: Iterator[_E | Pause], holder: str, ready_at: float) -> None:
         with self.cond:
-            heapq.heappush(self.ready, (ready_at, next(self.order), iterator, None))
+            heapq.heappush(self.ready, (ready_at, next(self.order), iterator, holder))
             self.cond.notify()
 
     def _should_yield_turn(self, index: int, now: float) -> bool:
@@ -194,11 +207,18 @@ class _Scheduler(t.Generic[_T, _E]):
     def _worker(self, index: int) -> None:
         try:
             while (picked := self._next_job(index)) is not None:
-                iterator, job = picked
+                _, _, iterator, job_or_holder = picked
                 if iterator is None:
-                    self._advance(iter(self.work(t.cast("_T", job))), index, resumed=False)
+                    job = t.cast("_T", job_or_holder)
+                    self._advance(iter(self.work(job)), index, resumed=False)
+                    continue
+                # A job in line waits at a Pause: resuming it sends its request. Its quota is
+                # asked again, as other partitions of its holder may have spent it meanwhile.
+                holder = t.cast("str", job_or_holder)
+                wait = self.wait_for(holder) if self.wait_for else 0.0
+                if wait > 0:
+                    self._set_aside(iterator, holder, time.monotonic() + wait)
                 else:
-                    # A job set aside waits at a Pause: resuming it sends its request.
                     self._advance(iterator, index, resumed=True)
             self._put(_WorkerEnded())
         except CancelledError:
@@ -220,7 +240,7 @@ class _Scheduler(t.Generic[_T, _E]):
                     now = time.monotonic()
                     wait = self.wait_for(event.holder) if self.wait_for else 0.0
                     if wait > 0 or self._should_yield_turn(index, now):
-                        self._set_aside(iterator, now + max(wait, 0.0))
+                        self._set_aside(iterator, event.holder, now + max(wait, 0.0))
                         return
                     step_started = now
                     continue
@@ -233,7 +253,7 @@ class _Scheduler(t.Generic[_T, _E]):
             self._step_took(time.monotonic() - step_started)
         with self.cond:
             self.unfinished -= 1
-            self.cond.notify_all()
+            self._wake_all()
 
     def _put(self, event: object) -> None:
         while True:
