@@ -1,12 +1,18 @@
 """Performance benchmark of tap-kore-billing against the local emulator (`make bench`).
 
-Three sections, each with its own emulator process:
+Sections, each with its own emulator process:
 
-  cpu     records/second of the tap vs. a bare hand-written extractor, no rate limit
-  quota   wall time of a quota-bound run vs. the minimum the rate limits allow, and 429s
-  memory  the tap's peak RSS at two data sizes
+  cpu         records/second of the tap vs. a bare hand-written extractor, no rate limit
+  remote64    64 apps at 60 requests/min, the emulator answering in ~300 ms like a remote API
+  loopback64  64 apps at 120 requests/min, answers at loopback speed
+  admin       the admin scope (one quota holder for 4 apps) at 60/min and ~300 ms
+  pages       requests and sessions/request against a server that caps or refuses big pages
+  memory      the tap's peak RSS at two data sizes
 
-    python benchmarks/run.py [--quick] [--only cpu|quota|memory] [--repeat N]
+The quota sections compare the wall time with the minimum the per-holder limits allow, and
+count 429s.
+
+    python benchmarks/run.py [--quick] [--only SECTION ...] [--repeat N]
 
 Tables go to stdout, progress to stderr. Exit status 0 when every run completed and produced the
 expected records (targets missed are reported, not failures), 1 otherwise, 130 on Ctrl-C.
