@@ -26,6 +26,7 @@ from conftest import (
 )
 
 from tap_kore_billing.sandbox import Sandbox
+from tap_kore_billing.output import written_as_read
 from tap_kore_billing.tap import TapKoreBilling
 
 END = "2024-05-10T00:00:00Z"  # a fixed end: both runs read exactly the same sessions
@@ -215,7 +216,7 @@ def test_a_property_left_out_of_the_catalog_is_not_written(sandbox, tmp_path):
 def _page_at_a_time(config: dict, catalog: dict | None = None) -> bool:
     tap = TapKoreBilling(config=config, catalog=catalog, parse_env_config=False)
     stream = tap.streams["billing_sessions"]
-    return stream._output_is_records_as_read(None, write_messages=True)
+    return written_as_read(stream, tap.message_writer, write_messages=True)
 
 
 @pytest.mark.parametrize(
