@@ -628,7 +628,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--repeat must be >= 1")
     signal.signal(signal.SIGTERM, _terminate)
     # Tables (stdout) and progress (stderr) interleave in order when both go to one terminal/log.
-    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
 
     print(f"command: {shlex.join([Path(sys.executable).name, *sys.argv])}")
     print(machine())

@@ -51,23 +51,12 @@ class PageSize:
                     return None
                 try:
                     payload = self._calls.once("POST", path, body, holder)
-                except ApiRequestError as exc:
-                    if exc.response.status_code != 400 or "limit" not in str(exc).lower():
-                        raise
-                    self._fall_back(body, str(exc))
-                    return None
-                except RetriableAPIError as exc:
-                    # (A Response is falsy for error statuses: compare with None.)
-                    status = exc.response.status_code if exc.response is not None else 0
-                    if status >= 500:
+                except (ApiRequestError, RetriableAPIError, requests.RequestException) as exc:
+                    if _refuses_the_page_size(exc):
                         self._fall_back(body, str(exc))
                         return None
-                    if attempt + 1 == tries:
-                        raise  # every try spent: reported like any request that gave up
-                    self._calls.pause_before_retry(exc, attempt)
-                except requests.RequestException as exc:
-                    if attempt + 1 == tries:
-                        raise
+                    if isinstance(exc, ApiRequestError) or attempt + 1 == tries:
+                        raise  # reported like any request that failed or gave up
                     self._calls.pause_before_retry(exc, attempt)
                 else:
                     self._settled = True
@@ -85,3 +74,14 @@ class PageSize:
         )
         self.limit = body["limit"] = DOCUMENTED_PAGE_SIZE
         self._settled = True
+
+
+def _refuses_the_page_size(exc: Exception) -> bool:
+    """A 400 that names the limit, or a 5xx: the server will not send pages this large."""
+    if isinstance(exc, ApiRequestError):
+        return exc.response.status_code == 400 and "limit" in str(exc).lower()
+    # (A Response is falsy for error statuses: compare with None.)
+    response = getattr(exc, "response", None)
+    return (
+        isinstance(exc, RetriableAPIError) and response is not None and response.status_code >= 500
+    )

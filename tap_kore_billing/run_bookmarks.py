@@ -101,3 +101,29 @@ class RunBookmarks:
                 self.bookmarks[partition] = final
                 moved.append((partition, final))
         return moved
+
+
+def retire_inherited(state: dict[str, t.Any]) -> bool:
+    """Drop, in place, the stream-level bookmark and app-level ones superseded by per-channel
+    ones; whether anything was dropped.
+
+    They were starting points for partitions that had no state of their own; once those have
+    theirs, keeping them would start an app (or channel) added later at someone else's
+    bookmark instead of start_date.
+    """
+    entries = state.get("partitions") or []
+    changed = False
+    if entries and "replication_key_value" in state:
+        for key in ("replication_key", "replication_key_value"):
+            state.pop(key, None)
+        changed = True
+    with_channels = {e["context"].get("botId") for e in entries if "channel" in e["context"]}
+    kept = [
+        e
+        for e in entries
+        if set(e["context"]) != {"botId"} or e["context"]["botId"] not in with_channels
+    ]
+    if len(kept) != len(entries):
+        state["partitions"] = kept
+        changed = True
+    return changed

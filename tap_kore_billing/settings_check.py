@@ -184,32 +184,52 @@ def _one_per_setting(errors: list[str]) -> list[str]:
 
 def settings_errors(config: t.Mapping[str, t.Any]) -> list[str]:
     """Checks JSON Schema cannot express, each naming the setting and what to do."""
-    errors: list[str] = []
+    return [
+        *_credential_errors(config),
+        *_app_errors(config),
+        *_url_errors(str(config.get("api_url", ""))),
+        *_number_and_date_errors(config),
+        *_zone_errors(str(config.get("api_timezone", "UTC"))),
+        *_stream_map_errors(config),
+    ]
+
+
+def _credential_errors(config: t.Mapping[str, t.Any]) -> list[str]:
     if not config.get("auth_token") and not (
         config.get("client_id") and config.get("client_secret")
     ):
-        errors.append(
+        return [
             "settings `client_id` and `client_secret` (or `auth_token`) are missing; "
             "create credentials under App Settings > Dev Tools > API Scopes"
-        )
-    elif (
-        config.get("client_secret") and not config.get("client_id") and not config.get("auth_token")
-    ):
-        errors.append("setting `client_id` is missing; it goes with `client_secret`")
-    for name in ("bot_ids", "channels"):
-        if any(not isinstance(v, str) or not v.strip() for v in config.get(name) or []):
-            errors.append(f"setting `{name}` has a blank or non-text entry")
+        ]
+    if config.get("client_secret") and not config.get("client_id") and not config.get("auth_token"):
+        return ["setting `client_id` is missing; it goes with `client_secret`"]
+    return []
+
+
+def _app_errors(config: t.Mapping[str, t.Any]) -> list[str]:
+    errors = [
+        f"setting `{name}` has a blank or non-text entry"
+        for name in ("bot_ids", "channels")
+        if any(not isinstance(v, str) or not v.strip() for v in config.get(name) or [])
+    ]
     if config.get("api_scope", "bot") == "bot" and not config.get("bot_ids"):
         errors.append(
             "setting `bot_ids` is empty; api_scope 'bot' needs at least one app ID "
             "(App Settings > App Profile), or use api_scope 'admin' for the whole account"
         )
-    errors.extend(_url_errors(str(config.get("api_url", ""))))
+    return errors
+
+
+def _number_and_date_errors(config: t.Mapping[str, t.Any]) -> list[str]:
+    errors = []
     if str(config.get("start_date", "")).strip() == "" and "start_date" in config:
         errors.append("setting `start_date` is empty; it needs an ISO 8601 date like 2024-01-01")
-    for name, value in config.items():
-        if isinstance(value, (float, Decimal)) and not math.isfinite(value):
-            errors.append(f"setting `{name}` is {value}, not a finite number")
+    errors += [
+        f"setting `{name}` is {value}, not a finite number"
+        for name, value in config.items()
+        if isinstance(value, (float, Decimal)) and not math.isfinite(value)
+    ]
     dates = {}
     for name in ("start_date", "end_date"):
         value = config.get(name)
@@ -227,13 +247,15 @@ def settings_errors(config: t.Mapping[str, t.Any]) -> list[str]:
             f"setting `end_date` ({config['end_date']}) is before `start_date` "
             f"({config['start_date']})"
         )
-    zone = str(config.get("api_timezone", "UTC"))
+    return errors
+
+
+def _zone_errors(zone: str) -> list[str]:
     try:
         ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError):
-        errors.append(f"setting `api_timezone` is {zone!r}, not an IANA zone like 'Europe/Berlin'")
-    errors.extend(_stream_map_errors(config))
-    return errors
+        return [f"setting `api_timezone` is {zone!r}, not an IANA zone like 'Europe/Berlin'"]
+    return []
 
 
 # `config['name']` or `config.get('name', ...)` in a stream map expression: a value it reads

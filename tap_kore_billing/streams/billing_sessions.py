@@ -17,9 +17,10 @@ from tap_kore_billing.bookmarks import PartitionBookmark
 from tap_kore_billing.datetimes import parse_setting_datetime, to_api_timestamp, to_iso
 from tap_kore_billing.errors import TapKoreBillingError
 from tap_kore_billing.page_size import PageSize
+from tap_kore_billing.paging import pages
 from tap_kore_billing.parallel import Pause
 from tap_kore_billing.partitions import ACCOUNT_WIDE, Partition
-from tap_kore_billing.run_bookmarks import RunBookmarks
+from tap_kore_billing.run_bookmarks import RunBookmarks, retire_inherited
 from tap_kore_billing.session_records import SessionRecords
 from tap_kore_billing.streams.base import KoreBillingStream, Records
 from tap_kore_billing.window_rows import Key, WindowRows
@@ -33,7 +34,6 @@ BOT_PATH = "/api/public/bot/{bot_id}/getBillingSessionsDetails"
 ADMIN_PATH = "/api/public/bots/getBillingSessionsDetails"
 # Older documentation pages show the account-wide path without "/bots".
 LEGACY_ADMIN_PATH = "/api/public/getBillingSessionsDetails"
-PROGRESS_LOG_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -175,50 +175,19 @@ class BillingSessionsStream(KoreBillingStream[PartitionPlan, WindowDone]):
     def _pages(
         self, partition: Partition, window: Window
     ) -> Iterator[tuple[list[dict[str, t.Any]], int, bool] | Pause]:
-        """Yield (rows, requests so far, cut short) for each page of one window, following
-        moreAvailable, and a Pause before each request. `cut short` is True on an empty page
-        that claims more rows."""
-        skip = 0
-        requests_made = 0
-        last_progress = time.monotonic()
-        while True:
-            yield Pause(partition.quota_holder)
+        """Each page of one window (see `paging.pages`), a Pause before each request."""
+        pause = Pause(partition.quota_holder)
+        where = f"partition {partition}, window {window}"
+
+        def request(skip: int) -> dict[str, t.Any]:
             # The limit is read each time: a refused large page size falls back mid-window.
-            payload = self._request_page(partition, window, limit=self.page_size.limit, skip=skip)
-            requests_made += 1
-            rows = payload.get("sessions") or []
-            if not isinstance(rows, list):
-                raise TapKoreBillingError(
-                    f"partition {partition}, window {window}, skip {skip}: "
-                    "the response's 'sessions' is not a list"
-                )
-            more = payload.get("moreAvailable")
-            if not rows:
-                if more:
-                    self.logger.warning(
-                        "Partition %s window %s: the API said moreAvailable but sent no rows "
-                        "at skip %d; ending the window here",
-                        partition,
-                        window,
-                        skip,
-                    )
-                yield rows, requests_made, bool(more)
-                return
-            yield rows, requests_made, False
-            # A server may send fewer rows than asked: advance by what arrived.
-            skip += len(rows)
-            if more is False:
-                return
-            # Without a moreAvailable flag, keep going until an empty page.
-            if time.monotonic() - last_progress > PROGRESS_LOG_SECONDS:
-                self.logger.info(
-                    "Partition %s window %s: %d rows fetched so far in %d requests",
-                    partition,
-                    window,
-                    skip,
-                    requests_made,
-                )
-                last_progress = time.monotonic()
+            return self._request_page(partition, window, limit=self.page_size.limit, skip=skip)
+
+        for page in pages(request, where=where, logger=self.logger):
+            if page is None:
+                yield pause
+            else:
+                yield page
 
     def _request_page(
         self, partition: Partition, window: Window, *, limit: int, skip: int
@@ -311,31 +280,7 @@ class BillingSessionsStream(KoreBillingStream[PartitionPlan, WindowDone]):
         self.write_state_after_bookmarks()
 
     def _retire_inherited_bookmarks(self) -> None:
-        """Drop the stream-level bookmark and app-level ones superseded by per-channel ones.
-
-        They were starting points for partitions that had no state of their own; once those
-        have theirs, keeping them would start an app (or channel) added later at someone
-        else's bookmark instead of start_date.
-        """
-        if self.replication_method != "INCREMENTAL":
-            return
-        state = self.stream_state
-        entries = state.get("partitions") or []
-        changed = False
-        if entries and "replication_key_value" in state:
-            for key in ("replication_key", "replication_key_value"):
-                state.pop(key, None)
-            changed = True
-        with_channels = {e["context"].get("botId") for e in entries if "channel" in e["context"]}
-        kept = [
-            e
-            for e in entries
-            if set(e["context"]) != {"botId"} or e["context"]["botId"] not in with_channels
-        ]
-        if len(kept) != len(entries):
-            state["partitions"] = kept
-            changed = True
-        if changed:
+        if self.replication_method == "INCREMENTAL" and retire_inherited(self.stream_state):
             self.write_state_after_bookmarks()
 
     # --- --test -------------------------------------------------------------------------------

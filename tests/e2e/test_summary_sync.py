@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from conftest import run_tap, sandbox_config
+from helpers import run_tap, sandbox_config
 
 from tap_kore_billing.sandbox import Sandbox
 from tap_kore_billing.sandbox.summary import TYPE_COUNTERS, requests_of
