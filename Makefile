@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint setup lock clean readme bench demo
+.PHONY: test unit lint setup lock clean readme bench demo
 
 ## setup: create .venv with the locked versions and the tap in editable mode
 setup: $(STAMP)
@@ -15,15 +15,19 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install -qq --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 
-## lint: ruff (format and rules) and mypy
+## lint: ruff (format and rules) and mypy (the package, its tests and tools)
 lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
-	$(BIN)/mypy tap_kore_billing
+	$(BIN)/mypy tap_kore_billing tests benchmarks scripts
 
-## test: set up, lint, and run the whole test suite
+## test: set up, lint, and run the whole test suite (about 8 minutes on 2 cores)
 test: lint
 	$(BIN)/python -m pytest
+
+## unit: the pure modules' tests only, no server (a few seconds)
+unit: setup
+	$(BIN)/python -m pytest tests/unit -q
 
 ## demo: the whole pipeline on the local emulator into DuckDB, then a reconciliation summary
 demo: setup

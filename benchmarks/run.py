@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -37,7 +38,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -702,7 +703,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--repeat must be >= 1")
     signal.signal(signal.SIGTERM, _terminate)
     # Tables (stdout) and progress (stderr) interleave in order when both go to one terminal/log.
-    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
 
     print(f"command: {shlex.join([Path(sys.executable).name, *sys.argv])}")
     print(machine())
@@ -716,15 +717,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         + (f" ({', '.join(set_here)} set in this shell)" if set_here else "")
     )
     secret = secrets.token_hex(32)  # fake credentials for the local emulator only
-    sections = {
-        "cpu": lambda w: cpu_section(w, secret, args.quick, repeat),
-        **{
-            name: (lambda w, case=case: quota_section(w, secret, args.quick, case))
-            for name, case in QUOTA_CASES.items()
-        },
-        "pages": lambda w: page_size_section(w, secret, args.quick),
-        "memory": lambda w: memory_section(w, secret, args.quick),
+    sections: dict[str, Callable[[Path], None]] = {
+        "cpu": lambda w: cpu_section(w, secret, args.quick, repeat)
     }
+    for name, case in QUOTA_CASES.items():
+        sections[name] = functools.partial(
+            quota_section, secret=secret, quick=args.quick, case=case
+        )
+    sections["pages"] = lambda w: page_size_section(w, secret, args.quick)
+    sections["memory"] = lambda w: memory_section(w, secret, args.quick)
     failed = False
     started = time.perf_counter()
     try:

@@ -1,5 +1,5 @@
 """`python -m tap_kore_billing` runs the tap."""
 
-from tap_kore_billing.tap import main
+from tap_kore_billing.cli import main
 
 main()

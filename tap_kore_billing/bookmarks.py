@@ -159,3 +159,29 @@ def _parse(name: str, value: object) -> datetime:
         return parse_setting_datetime(str(value))
     except ValueError:
         raise ValueError(f"{name} {value!r} is not an ISO 8601 date-time") from None
+
+
+def period_bookmark(state: t.Mapping[str, t.Any], replication_key: str) -> datetime | None:
+    """The usage summary's bookmark in a partition's state entry: the start of the newest
+    ended period written (None: no bookmark yet).
+
+    Raises:
+        ValueError: the value is not an ISO 8601 date-time.
+    """
+    value = state.get("replication_key_value")
+    if state.get("replication_key") != replication_key or not value:
+        return None
+    return _parse("replication_key_value", value)
+
+
+def advance_period_bookmark(
+    entry: dict[str, t.Any], replication_key: str, newest: datetime
+) -> bool:
+    """Move the entry's bookmark to `newest`, never backwards; whether it moved."""
+    new_value = to_iso(newest)
+    current = entry.get("replication_key_value")
+    if entry.get("replication_key") == replication_key and current and current >= new_value:
+        return False
+    entry["replication_key"] = replication_key
+    entry["replication_key_value"] = new_value
+    return True

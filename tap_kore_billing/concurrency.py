@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 import threading
 from collections import Counter, deque
-from collections.abc import Iterable
 
 FLOOR = 4
 # Twice the sustained need: a holder whose minute rolled over may spend a burst, answers
@@ -30,21 +29,26 @@ SAMPLES = 50
 
 
 class InFlight:
-    """The target number of requests in flight, from the holders and the observed latency."""
+    """The target number of requests in flight, from the holders and the observed latency.
 
-    def __init__(
-        self, holders: Iterable[str], rate_per_second: float, *, ceiling: int, floor: int = FLOOR
-    ) -> None:
-        self.jobs_per_holder = Counter(holders)
+    The scheduler tells it each job's quota holder (`job_for`, at the job's first request)
+    and each request step's duration (`observe`)."""
+
+    def __init__(self, rate_per_second: float, *, ceiling: int, floor: int = FLOOR) -> None:
+        self.jobs_per_holder: Counter[str] = Counter()
         self.rate = rate_per_second
-        jobs = sum(self.jobs_per_holder.values())
-        self.ceiling = max(1, min(ceiling, jobs))
+        self.ceiling = max(1, ceiling)
         self.floor = min(floor, self.ceiling)
         self._steps: deque[float] = deque(maxlen=SAMPLES)
         self._lock = threading.Lock()
         self.latency: float | None = None
         self.target = self.floor
         self.peak = self.floor
+
+    def job_for(self, holder: str) -> None:
+        """One more job (a series of requests in order) spends `holder`'s quota."""
+        with self._lock:
+            self.jobs_per_holder[holder] += 1
 
     def needed(self, latency: float) -> int:
         """Requests in flight that keep every holder at its rate with `latency` a request."""

@@ -29,13 +29,11 @@ class RollingLimiter:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
-        on_wait: Callable[[str, float], None] | None = None,
     ) -> None:
         self._limits = [(count, seconds) for count, seconds in limits if count > 0]
         self._longest = max((seconds for _, seconds in self._limits), default=0.0)
         self._clock = clock
         self._sleep = sleep
-        self._on_wait = on_wait
         self._calls: dict[str, list[float]] = {}
         self._lock = threading.Lock()
 
@@ -67,8 +65,11 @@ class RollingLimiter:
             return self.delay_for(holder, self._clock())
 
     @contextlib.contextmanager
-    def slot(self, holder: str) -> Iterator[float]:
-        """Wait for room, hold it during the call, count the call when it ends.
+    def slot(
+        self, holder: str, on_wait: Callable[[str, float], None] | None = None
+    ) -> Iterator[float]:
+        """Wait for room, hold it during the call, count the call when it ends; `on_wait`
+        hears of each wait before it starts.
 
         Yields the seconds waited.
         """
@@ -82,8 +83,8 @@ class RollingLimiter:
                     # Reserve at `now` so concurrent callers see the call in flight.
                     bisect.insort(calls, now)
                     break
-            if self._on_wait is not None:
-                self._on_wait(holder, wait)
+            if on_wait is not None:
+                on_wait(holder, wait)
             self._sleep(wait)
             waited += wait
         try:

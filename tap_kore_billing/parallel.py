@@ -231,12 +231,16 @@ class _Scheduler(t.Generic[_T, _E]):
         """Run a job until it finishes, or its turn is over at its next request."""
         # When the current request step began (the job was let past a Pause), if it did.
         step_started = time.monotonic() if resumed else None
+        holder_known = resumed
         try:
             for event in iterator:
                 if step_started is not None:
                     self._step_took(time.monotonic() - step_started)
                     step_started = None
                 if isinstance(event, Pause):
+                    if not holder_known and self.in_flight is not None:
+                        self.in_flight.job_for(event.holder)
+                    holder_known = True
                     now = time.monotonic()
                     wait = self.wait_for(event.holder) if self.wait_for else 0.0
                     if wait > 0 or self._should_yield_turn(index, now):

@@ -205,7 +205,7 @@ def parse_period(value: object) -> datetime:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
-def parse_result(
+def parse_result(  # noqa: C901 - one check per documented field of the answer
     answer: t.Mapping[str, t.Any], *, granularity: str, bot_id: str | None = None
 ) -> list[dict[str, t.Any]]:
     """Records from a finished job's GET answer, one per app group and period.

@@ -1,146 +1,12 @@
-"""Shared fixtures: the emulator over real HTTP, and the tap run as its console script."""
+"""Shared fixtures: the emulator over real HTTP, and the suite-wide check that no run printed
+a secret. The helpers the tests call live in `helpers.py`."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from dataclasses import dataclass, field
-from pathlib import Path
-
-import psycopg
 import pytest
+from helpers import CAPTURED_OUTPUT, SECRETS_SEEN, START, dt
 
-from tap_kore_billing.datetimes import parse_setting_datetime
 from tap_kore_billing.sandbox import Sandbox
-from tap_kore_billing.tap import TapKoreBilling
-
-ROOT = Path(__file__).resolve().parent.parent
-MELTANO = str(Path(sys.executable).parent / "meltano")
-PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "test"}
-START = "2024-01-01T00:00:00Z"
-SESSIONS = ("billing_sessions",)  # select only this stream, where request counts matter
-# Everything every tap run printed, so one check can prove no secret ever reached the output.
-CAPTURED_OUTPUT: list[str] = []
-SECRETS_SEEN: set[str] = set()
-
-
-@dataclass
-class TapRun:
-    """What one run of `tap-kore-billing` printed, split into Singer messages and logs."""
-
-    exit_code: int
-    stdout: str
-    stderr: str
-    messages: list[dict] = field(default_factory=list)
-
-    @property
-    def records(self) -> list[dict]:
-        """The billing_sessions records."""
-        return self.stream_records("billing_sessions")
-
-    @property
-    def summary(self) -> list[dict]:
-        """The billing_usage_summary records."""
-        return self.stream_records("billing_usage_summary")
-
-    def stream_records(self, stream: str) -> list[dict]:
-        return [
-            m["record"] for m in self.messages if m["type"] == "RECORD" and m["stream"] == stream
-        ]
-
-    @property
-    def states(self) -> list[dict]:
-        return [m["value"] for m in self.messages if m["type"] == "STATE"]
-
-    @property
-    def final_state(self) -> dict:
-        return self.states[-1]
-
-    @property
-    def ids(self) -> list[str]:
-        return [r["billingSessionId"] for r in self.records]
-
-    def bookmarks(self, stream: str = "billing_sessions") -> dict[str, str]:
-        """Partition (as "k=v k=v") -> bookmark, from the final state."""
-        partitions = self.final_state["bookmarks"].get(stream, {}).get("partitions", [])
-        return {
-            " ".join(f"{k}={v}" for k, v in p["context"].items()): p["replication_key_value"]
-            for p in partitions
-        }
-
-
-def run_tap(
-    tmp_path: Path,
-    config: dict,
-    *,
-    state: dict | None = None,
-    args: tuple[str, ...] = (),
-    timeout: float = 300,
-    streams: tuple[str, ...] | None = None,
-) -> TapRun:
-    """Run the console script the way Meltano does and parse what it printed.
-
-    `streams` selects some streams (as Meltano's `select` does, through a catalog); by
-    default every stream runs.
-    """
-    for key in ("client_secret", "auth_token"):
-        if config.get(key):
-            SECRETS_SEEN.add(str(config[key]))
-    config_path = tmp_path / f"config-{len(CAPTURED_OUTPUT)}.json"
-    config_path.write_text(json.dumps(config))
-    command = [sys.executable, "-m", "tap_kore_billing", "--config", str(config_path), *args]
-    if streams is not None:
-        catalog_path = tmp_path / f"catalog-{len(CAPTURED_OUTPUT)}.json"
-        catalog_path.write_text(json.dumps(catalog_selecting(streams)))
-        command += ["--catalog", str(catalog_path)]
-    if state is not None:
-        state_path = tmp_path / f"state-{len(CAPTURED_OUTPUT)}.json"
-        state_path.write_text(json.dumps(state))
-        command += ["--state", str(state_path)]
-    env = {**os.environ, "TAP_KORE_BILLING_LOGLEVEL": os.environ.get("TEST_TAP_LOG_LEVEL", "INFO")}
-    done = subprocess.run(
-        command, capture_output=True, text=True, timeout=timeout, env=env, check=False
-    )
-    CAPTURED_OUTPUT.append(done.stdout + done.stderr)
-    messages = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-    return TapRun(done.returncode, done.stdout, done.stderr, messages)
-
-
-def catalog_selecting(streams: tuple[str, ...]) -> dict:
-    """The tap's catalog with only `streams` selected."""
-    catalog = TapKoreBilling(
-        config={"start_date": START, "auth_token": "x", "bot_ids": ["st-x"]},
-        parse_env_config=False,
-        validate_config=False,
-    ).catalog_dict
-    for entry in catalog["streams"]:
-        for item in entry["metadata"]:
-            if item["breadcrumb"] == []:
-                item["metadata"]["selected"] = entry["tap_stream_id"] in streams
-    return catalog
-
-
-def sandbox_config(sb: Sandbox, **overrides: object) -> dict:
-    """A tap config pointing at the emulator with its generated credentials."""
-    config = {
-        "api_url": sb.url,
-        "client_id": sb.client_id,
-        "client_secret": sb.client_secret,
-        "bot_ids": sb.bot_ids,
-        "start_date": START,
-        "window_days": 30,
-        "page_size": 100,
-        "retry_initial_delay": 0.05,
-        # Tests that are not about the limiter must not wait for it.
-        "requests_per_minute": 100_000,
-        "requests_per_hour": 1_000_000,
-        # Usage summary jobs: status checks from 10 ms on, not 1 s.
-        "summary_poll_seconds": 0.01,
-    }
-    config.update(overrides)
-    return config
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -165,65 +31,8 @@ def sandbox():
         seed=7,
         apps=2,
         sessions=1500,
-        start=_dt(START),
-        end=_dt("2024-05-15T00:00:00Z"),
+        start=dt(START),
+        end=dt("2024-05-15T00:00:00Z"),
         max_page_size=50,
     ) as sb:
         yield sb
-
-
-def _dt(text: str):
-    return parse_setting_datetime(text)
-
-
-def postgres_or_skip() -> None:
-    """PostgreSQL on 127.0.0.1:5432, or a skip with the reason (a failure under CI)."""
-    try:
-        psycopg.connect(**PG, connect_timeout=3).close()
-    except psycopg.OperationalError as exc:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"PostgreSQL on 127.0.0.1:5432 is required under CI: {exc}")
-        pytest.skip(f"no PostgreSQL on 127.0.0.1:5432 ({exc}); CI runs these")
-
-
-def run_meltano(
-    args: list[str], workdir: Path, *, state_db: str = "meltano", check: bool = True, **env: str
-) -> subprocess.CompletedProcess[str]:
-    """`meltano --environment=dev ARGS` in the project, with a private state database and
-    dbt's artifacts under `workdir`; with `check`, fails the test on a non-zero exit."""
-    environment = {
-        **os.environ,
-        "MELTANO_DATABASE_URI": f"sqlite:///{workdir / f'{state_db}.db'}",
-        "DBT_TARGET_PATH": str(workdir / "dbt-target"),
-        "DBT_LOG_PATH": str(workdir / "dbt-logs"),
-        **env,
-    }
-    done = subprocess.run(
-        [MELTANO, "--environment=dev", *args],
-        cwd=ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    CAPTURED_OUTPUT.append(done.stdout + done.stderr)
-    if check:
-        assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
-    return done
-
-
-def tap_env(sb: Sandbox, **overrides: str) -> dict[str, str]:
-    """TAP_KORE_BILLING_* variables pointing the tap at `sb`, as Meltano users set them."""
-    SECRETS_SEEN.add(sb.client_secret)
-    env = {
-        "TAP_KORE_BILLING_API_URL": sb.url,
-        "TAP_KORE_BILLING_CLIENT_ID": sb.client_id,
-        "TAP_KORE_BILLING_CLIENT_SECRET": sb.client_secret,
-        "TAP_KORE_BILLING_API_SCOPE": "bot",
-        "TAP_KORE_BILLING_BOT_IDS": json.dumps(sb.bot_ids),
-        "TAP_KORE_BILLING_START_DATE": min(s["start"] for s in sb.expected()).isoformat(),
-        "TAP_KORE_BILLING_REQUESTS_PER_MINUTE": "100000",
-        "TAP_KORE_BILLING_SUMMARY_POLL_SECONDS": "0.05",
-    }
-    return {**env, **overrides}

@@ -60,7 +60,7 @@ def test_closing_the_consumer_early_stops_the_workers():
 
     events = run_parallel(["endless", "other"], work, workers=2, buffered=2)
     assert next(events) == "endless"
-    events.close()
+    events.close()  # type: ignore[attr-defined]  # a generator
     assert stopped.wait(timeout=5)
 
 

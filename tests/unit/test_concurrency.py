@@ -13,29 +13,37 @@ def apps(count: int) -> list[str]:
     return [f"app{i}" for i in range(count)]
 
 
+def sized(holders, rate: float, *, ceiling: int) -> InFlight:
+    """An InFlight told of one job per entry of `holders`, as the scheduler tells it."""
+    sizing = InFlight(rate, ceiling=ceiling)
+    for holder in holders:
+        sizing.job_for(holder)
+    return sizing
+
+
 def test_64_apps_at_60_a_minute_and_300_ms_need_about_0_6_each_up_to_the_bound():
-    roomy = InFlight(apps(64), 1.0, ceiling=64)
+    roomy = sized(apps(64), 1.0, ceiling=64)
     assert roomy.needed(0.3) == 39  # 64 x 1/s x 0.3 s x 2 (slack)
-    assert InFlight(apps(64), 1.0, ceiling=32).needed(0.3) == 32
+    assert sized(apps(64), 1.0, ceiling=32).needed(0.3) == 32
 
 
 def test_a_fast_network_keeps_the_floor():
-    assert InFlight(apps(64), 2.0, ceiling=32).needed(0.005) == FLOOR
+    assert sized(apps(64), 2.0, ceiling=32).needed(0.005) == FLOOR
 
 
 def test_one_holder_is_paced_by_its_quota_not_by_its_partitions():
     # Admin scope: eight partitions share the account's minute; one request at a time would do.
-    assert InFlight(["account"] * 8, 1.0, ceiling=32).needed(0.3) == FLOOR
+    assert sized(["account"] * 8, 1.0, ceiling=32).needed(0.3) == FLOOR
 
 
 def test_no_holder_gets_more_requests_in_flight_than_it_has_partitions():
-    unlimited = InFlight(["a", "a", "b", "c"], float("inf"), ceiling=32)
+    unlimited = sized(["a", "a", "b", "c"], float("inf"), ceiling=32)
     assert unlimited.needed(0.3) == 4
-    assert InFlight(["a", "b"], 1.0, ceiling=32).floor == 2  # never more than the jobs
+    assert sized(["a", "b"], 1.0, ceiling=2).floor == 2  # never above the bound
 
 
 def test_the_latency_is_the_lowest_recent_step():
-    sizing = InFlight(apps(64), 1.0, ceiling=64)
+    sizing = sized(apps(64), 1.0, ceiling=64)
     assert sizing.target == FLOOR  # nothing observed yet
     assert sizing.observe(0.3) == 39
     # Steps that queued in the tap (2 s) do not make the API slower.
@@ -57,7 +65,7 @@ def test_jobs_take_turns_request_by_request():
 
     # One worker runs (the target is 1), so the order is exact: a round per request.
     events = list(
-        run_parallel(["a", "b", "c"], work, workers=3, in_flight=InFlight("abc", 1.0, ceiling=1))
+        run_parallel(["a", "b", "c"], work, workers=3, in_flight=InFlight(1.0, ceiling=1))
     )
     assert events == [(job, i) for i in range(3) for job in "abc"]
 
@@ -74,7 +82,7 @@ def test_a_job_whose_quota_frees_first_is_served_first():
         served.append(job)
         yield job
 
-    sizing = InFlight(["late", "early"], 1.0, ceiling=1)
+    sizing = InFlight(1.0, ceiling=1)
     assert list(
         run_parallel(["late", "early"], work, workers=2, wait_for=wait_for, in_flight=sizing)
     )
@@ -99,14 +107,15 @@ def test_workers_follow_the_target_and_only_the_needed_ones_start():
             yield job
 
     # Fast steps and a slow quota: the floor is enough, no fifth thread starts.
-    slow_quota = InFlight(apps(16), 0.01, ceiling=8)
+    slow_quota = InFlight(0.01, ceiling=8)
     list(run_parallel(apps(16), lambda j: work(j, 0.0), workers=8, in_flight=slow_quota))
     assert len(names) <= FLOOR
     # 50 ms a request and quotas that allow 100 a second: every worker allowed is needed.
     names.clear()
     busy[1] = 0
-    roomy = InFlight(apps(16), 100.0, ceiling=8)
+    roomy = InFlight(100.0, ceiling=8)
     list(run_parallel(apps(16), lambda j: work(j, 0.05), workers=8, in_flight=roomy))
     assert roomy.peak == 8
+    assert roomy.jobs_per_holder == dict.fromkeys(apps(16), 1)  # told by the scheduler
     assert busy[1] > FLOOR
     assert len(names) <= 8

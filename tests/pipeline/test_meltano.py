@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 import psycopg
 import pytest
-from conftest import MELTANO, PG, ROOT, SECRETS_SEEN, postgres_or_skip, run_meltano, tap_env
+from helpers import MELTANO, PG, ROOT, SECRETS_SEEN, postgres_or_skip, run_meltano, tap_env
 
 from tap_kore_billing.sandbox import Sandbox
 
@@ -61,7 +61,7 @@ def meltano(
         "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": schema,
         **env,
     }
-    return run_meltano(args, workdir, state_db=schema, check=check, **environment)
+    return run_meltano(args, workdir, state_db=schema, check=check, env=environment)
 
 
 def loaded(schema: str) -> list[tuple]:

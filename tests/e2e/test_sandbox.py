@@ -41,7 +41,7 @@ KNOWN_KEYS = CONVERSATION_KEYS | {
     "billingSessionStartDateTime",
     "billingSessionEndDateTime",
 }
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

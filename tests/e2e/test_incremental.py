@@ -8,7 +8,7 @@ import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
 
-from conftest import CAPTURED_OUTPUT, SECRETS_SEEN, run_tap, sandbox_config
+from helpers import CAPTURED_OUTPUT, SECRETS_SEEN, run_tap, sandbox_config
 
 from tap_kore_billing.sandbox import Sandbox
 

@@ -16,7 +16,7 @@ from tap_kore_billing.sandbox import Sandbox
 from tap_kore_billing.sandbox.__main__ import _parser
 from tap_kore_billing.sandbox.knobs import DATA_KNOBS, KNOBS, RUNTIME_KNOBS, resolve
 
-SANDBOX_DIR = Path(__file__).resolve().parents[1] / "tap_kore_billing" / "sandbox"
+SANDBOX_DIR = Path(__file__).resolve().parents[2] / "tap_kore_billing" / "sandbox"
 END = datetime(2024, 6, 1, tzinfo=timezone.utc)
 
 

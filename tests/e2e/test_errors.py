@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-from conftest import run_tap, sandbox_config
+from helpers import run_tap, sandbox_config
 
 from tap_kore_billing.sandbox import Sandbox
 

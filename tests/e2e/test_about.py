@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CONTRACT = {
     "api_url": ("string", "https://platform.kore.ai"),
     "client_id": ("string", None),

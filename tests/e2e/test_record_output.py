@@ -12,11 +12,12 @@ import re
 import signal
 import subprocess
 import sys
+import typing as t
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from conftest import (
+from helpers import (
     CAPTURED_OUTPUT,
     SESSIONS,
     TapRun,
@@ -25,13 +26,16 @@ from conftest import (
     sandbox_config,
 )
 
+from tap_kore_billing.output import written_as_read
 from tap_kore_billing.sandbox import Sandbox
 from tap_kore_billing.tap import TapKoreBilling
 
 END = "2024-05-10T00:00:00Z"  # a fixed end: both runs read exactly the same sessions
 START = datetime(2024, 1, 1, tzinfo=timezone.utc)  # the tests' start_date
 # An identity map for each stream: no change to any record, but a stream map all the same.
-IDENTITY_MAPS = {"stream_maps": {"billing_sessions": {}, "billing_usage_summary": {}}}
+IDENTITY_MAPS: dict[str, t.Any] = {
+    "stream_maps": {"billing_sessions": {}, "billing_usage_summary": {}}
+}
 
 
 # time_extracted is the moment of writing: the one part two runs cannot share.
@@ -88,7 +92,7 @@ def test_both_paths_write_the_same_lines_in_the_same_order(tmp_path):
     ) as sb:
         config = sandbox_config(sb, end_date="2024-03-01T00:00:00Z", page_size=1000, window_days=90)
         page_at_a_time = run_tap(tmp_path, config, streams=SESSIONS)
-        identity = {"stream_maps": {"billing_sessions": {}}}
+        identity: dict[str, t.Any] = {"stream_maps": {"billing_sessions": {}}}
         per_record = run_tap(tmp_path, {**config, **identity}, streams=SESSIONS)
     assert page_at_a_time.exit_code == per_record.exit_code == 0, per_record.stderr[-2000:]
     assert len(page_at_a_time.records) > 10_000
@@ -215,7 +219,7 @@ def test_a_property_left_out_of_the_catalog_is_not_written(sandbox, tmp_path):
 def _page_at_a_time(config: dict, catalog: dict | None = None) -> bool:
     tap = TapKoreBilling(config=config, catalog=catalog, parse_env_config=False)
     stream = tap.streams["billing_sessions"]
-    return stream._output_is_records_as_read(None, write_messages=True)
+    return written_as_read(stream, tap.message_writer, write_messages=True)
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,7 @@ import duckdb
 import psycopg
 import pytest
 import yaml
-from conftest import PG, ROOT, SECRETS_SEEN, postgres_or_skip, run_meltano, tap_env
+from helpers import PG, ROOT, SECRETS_SEEN, postgres_or_skip, run_meltano, tap_env
 
 from tap_kore_billing.sandbox import Sandbox
 
@@ -151,7 +151,7 @@ def dbt_results(workdir: Path) -> dict[str, dict]:
 def reconciliation(path: Path) -> dict[tuple, dict]:
     with duckdb.connect(str(path), read_only=True) as db:
         cursor = db.execute(f"select * from {path.stem}.{MODELS}.billing_reconciliation")  # noqa: S608
-        names = [d[0] for d in cursor.description]
+        names = [d[0] for d in cursor.description or []]
         rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
     keyed = {(r["bot_id"], r["granularity"], r["period_start"], r["unit"]): r for r in rows}
     assert len(keyed) == len(rows)
@@ -173,7 +173,9 @@ def built(dbt_duckdb_installed, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("dbt-duckdb")
     database = workdir / "reconcile.duckdb"
     write_database(database, *scenario())
-    done = run_meltano(["invoke", "dbt-duckdb:build"], workdir, DBT_DUCKDB_PATH=str(database))
+    done = run_meltano(
+        ["invoke", "dbt-duckdb:build"], workdir, env={"DBT_DUCKDB_PATH": str(database)}
+    )
     return done.stdout + done.stderr, dbt_results(workdir), reconciliation(database), database
 
 
@@ -252,7 +254,7 @@ def test_reconcile_on_end_files_sessions_by_their_end(dbt_duckdb_installed, tmp_
     run_meltano(
         ["invoke", "dbt-duckdb", "build", "--vars", '{"reconcile_on": "end"}'],
         tmp_path,
-        DBT_DUCKDB_PATH=str(database),
+        env={"DBT_DUCKDB_PATH": str(database)},
     )
     rows = reconciliation(database)
     # The session from 23:55 to 00:05 moves from 2 March to 3 March.
@@ -278,7 +280,7 @@ def test_duckdb_pipeline_runs_again_after_dbt_built_into_the_file(dbt_duckdb_ins
         run_meltano(["install", "target-duckdb", "tap-kore-billing"], tmp_path)
         for _ in range(2):
             run_meltano(
-                ["run", "tap-kore-billing", "target-duckdb", "dbt-duckdb:build"], tmp_path, **env
+                ["run", "tap-kore-billing", "target-duckdb", "dbt-duckdb:build"], tmp_path, env=env
             )
             with duckdb.connect(str(database), read_only=True) as db:
                 staged = db.sql(
@@ -364,7 +366,7 @@ def test_postgres_pipeline_flags_exactly_the_injected_discrepancies(tmp_path, pg
         }
         run_meltano(["install", "tap-kore-billing", "target-postgres", "dbt-postgres"], tmp_path)
         run_meltano(
-            ["run", "tap-kore-billing", "target-postgres", "dbt-postgres:build"], tmp_path, **env
+            ["run", "tap-kore-billing", "target-postgres", "dbt-postgres:build"], tmp_path, env=env
         )
         sessions = len(sb.expected())
 

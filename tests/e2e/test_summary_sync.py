@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from conftest import run_tap, sandbox_config
+from helpers import run_tap, sandbox_config
 
 from tap_kore_billing.sandbox import Sandbox
 from tap_kore_billing.sandbox.summary import TYPE_COUNTERS, requests_of
@@ -104,7 +104,7 @@ def test_admin_scope_with_bot_ids_on_either_path(tmp_path, sb, admin_path):
     assert run.exit_code == 0, run.stderr
     assert {r["botId"] for r in run.summary} == set(chosen)
     assert_matches(run.summary, expected(sb, bots=chosen))
-    fell_back = "trying the account-wide path of the endpoint tables" in run.stderr
+    fell_back = "trying the older account-wide path" in run.stderr
     assert fell_back is (admin_path == "plain")
     assert run.bookmarks(STREAM) == {f"botId={bot}": "2024-03-31T00:00:00+00:00" for bot in chosen}
     # One job per window for both apps (streamIds), not one per app.

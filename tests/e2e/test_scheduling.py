@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import collections
 from datetime import datetime
+from typing import Any
 
-from conftest import run_tap, sandbox_config
+from helpers import run_tap, sandbox_config
 
 from tap_kore_billing.concurrency import FLOOR
 from tap_kore_billing.sandbox import Sandbox
@@ -15,7 +16,7 @@ MAR = datetime.fromisoformat("2024-03-01T00:00:00+00:00")
 APPS = 12
 
 
-def remote_sandbox(**knobs: object) -> Sandbox:
+def remote_sandbox(**knobs: Any) -> Sandbox:
     """Twelve apps, a few 10-row pages each, answered in about 100 ms like a remote API."""
     return Sandbox(
         seed=17,

@@ -7,7 +7,7 @@ import threading
 from datetime import datetime, timezone
 
 import pytest
-from conftest import run_tap, sandbox_config
+from helpers import run_tap, sandbox_config
 from test_sync import assert_exactly_once
 
 from tap_kore_billing.sandbox import Sandbox

@@ -13,11 +13,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import CAPTURED_OUTPUT, SECRETS_SEEN, sandbox_config
+from helpers import CAPTURED_OUTPUT, SECRETS_SEEN, sandbox_config
 
 from tap_kore_billing.sandbox import Sandbox
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 BLOCK = re.compile(r"<!-- readme-test: ([\w-]+) -->\n```bash\n(.*?)```", re.DOTALL)
 

@@ -12,7 +12,7 @@ import uuid
 from datetime import datetime
 
 import jwt
-from conftest import CAPTURED_OUTPUT, run_tap, sandbox_config
+from helpers import CAPTURED_OUTPUT, run_tap, sandbox_config
 
 from tap_kore_billing.sandbox import Sandbox
 
@@ -55,8 +55,9 @@ def test_records_carry_utc_datetimes_equal_to_the_source_instants(sandbox, tmp_p
     for record in run.records:
         source = by_id[record["billingSessionId"]]
         end = datetime.fromisoformat(record["billingSessionEndDateTime"])
-        assert end.utcoffset() is not None
-        assert end.utcoffset().total_seconds() == 0
+        offset = end.utcoffset()
+        assert offset is not None
+        assert offset.total_seconds() == 0
         assert end == source["end"]
         assert datetime.fromisoformat(record["billingSessionStartDateTime"]) == source["start"]
         for name in DATETIME_FIELDS:

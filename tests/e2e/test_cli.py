@@ -12,7 +12,7 @@ import sys
 from datetime import datetime, timezone
 
 import pytest
-from conftest import CAPTURED_OUTPUT, SECRETS_SEEN, SESSIONS, run_tap, sandbox_config
+from helpers import CAPTURED_OUTPUT, SECRETS_SEEN, SESSIONS, run_tap, sandbox_config
 
 from tap_kore_billing.sandbox import Sandbox
 

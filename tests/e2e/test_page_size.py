@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
-from conftest import SESSIONS, run_tap, sandbox_config
+from helpers import SESSIONS, run_tap, sandbox_config
 
 from tap_kore_billing.sandbox import Sandbox
 

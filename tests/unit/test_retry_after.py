@@ -7,7 +7,7 @@ import email.utils
 import requests
 from singer_sdk.exceptions import RetriableAPIError
 
-from tap_kore_billing.client import (
+from tap_kore_billing.retries import (
     CHECK_MAX_WAIT_SECONDS,
     MAX_RETRY_AFTER_SECONDS,
     retry_after_seconds,
@@ -49,12 +49,7 @@ def test_a_connection_test_waits_a_few_seconds_at_most_between_tries():
         config={"start_date": "2024-01-01", "auth_token": "x", "bot_ids": ["st-x"]},
         parse_env_config=False,
     )
-    stream = tap.streams["billing_sessions"]
     throttled = RetriableAPIError("HTTP 429", response_with({"Retry-After": "3600"}))
-    waits = stream.backoff_wait_generator()
-    next(waits)
-    assert waits.send(throttled) == 3600.0  # a sync honours the server exactly
-    stream.checking_connection = True
-    waits = stream.backoff_wait_generator()
-    next(waits)
-    assert waits.send(throttled) == CHECK_MAX_WAIT_SECONDS
+    assert tap.api.retry_wait(throttled.response, 0) == 3600.0  # a sync honours the server
+    tap.api.checking_connection = True
+    assert tap.api.retry_wait(throttled.response, 0) == CHECK_MAX_WAIT_SECONDS

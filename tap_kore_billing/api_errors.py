@@ -1,0 +1,75 @@
+"""What a failed API call says: the API's own message, the status, and what to do next."""
+
+from __future__ import annotations
+
+import json
+from http import HTTPStatus
+
+import requests
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+
+from tap_kore_billing.errors import TapKoreBillingError
+
+ADVICE = {
+    HTTPStatus.BAD_REQUEST: "the API rejected the request; check start_date, end_date, "
+    "window_days and channels",
+    HTTPStatus.UNAUTHORIZED: "check client_id/client_secret (or auth_token) and that the app "
+    "has the Billing Sessions API scope",
+    HTTPStatus.FORBIDDEN: "the credentials may not read this app or scope; check bot_ids, "
+    "api_scope and the app's API scopes",
+    HTTPStatus.NOT_FOUND: "check api_url and bot_ids",
+}
+
+# What a retry may fix: throttling, server errors, network faults, bodies cut off in transit.
+RETRIED_ERRORS = (
+    ConnectionResetError,
+    RetriableAPIError,
+    requests.exceptions.Timeout,
+    requests.exceptions.ConnectionError,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+)
+
+
+class ApiRequestError(FatalAPIError):
+    """A 4xx answer that retrying cannot fix; keeps the response for the error message."""
+
+    def __init__(self, response: requests.Response) -> None:
+        super().__init__(f"HTTP {response.status_code}: {api_error_message(response)}")
+        self.response = response
+
+
+class InvalidResponseBodyError(RetriableAPIError):
+    """A 2xx answer whose body is not the JSON object the API sends (e.g. cut off in transit)."""
+
+
+class RequestFailedError(TapKoreBillingError):
+    """A request that failed for good; the message says where, why and what to do."""
+
+
+def api_error_message(response: requests.Response) -> str:
+    """The API's own `errors[].msg` text, or a short excerpt of the body."""
+    try:
+        body = response.json()
+    except ValueError:
+        return " ".join(response.text[:200].split()) or response.reason or ""
+    if isinstance(body, dict) and isinstance(body.get("errors"), list):
+        msgs = [str(e.get("msg", e)) if isinstance(e, dict) else str(e) for e in body["errors"]]
+        return "; ".join(msgs)
+    return json.dumps(body)[:200]
+
+
+def describe_failure(exc: BaseException) -> str:
+    """One line for a request that failed for good: status, the API's message, what to do."""
+    response = getattr(exc, "response", None)
+    if response is not None:
+        status = response.status_code
+        text = f"HTTP {status}: {api_error_message(response)}"
+        advice = ADVICE.get(HTTPStatus(status)) if status in HTTPStatus._value2member_map_ else None
+        if advice:
+            text += f" ({advice})"
+        return text
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        text += " (no answer from the host: check api_url and that the host is reachable)"
+    return text
