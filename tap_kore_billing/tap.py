@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import typing as t
 from functools import cached_property
 
@@ -24,6 +25,11 @@ if t.TYPE_CHECKING:
     from singer_sdk.streams import Stream
 
 ENV_PREFIX = "TAP_KORE_BILLING_"
+
+
+def _not_the_sdks_env_line(record: logging.LogRecord) -> bool:
+    # The tap reads the environment itself (and says so); the SDK would say it skipped it.
+    return not str(record.msg).startswith("Skipping parse of env var settings")
 
 
 class TapKoreBilling(Tap):
@@ -55,6 +61,8 @@ class TapKoreBilling(Tap):
         """Settings are typed and checked here, before the SDK sees them: every problem is
         named at once, in plain words (the SDK's parser stops at the first, with a bare
         ValueError)."""
+        if _not_the_sdks_env_line not in self.logger.filters:
+            self.logger.addFilter(_not_the_sdks_env_line)
         settings = dict(config or {})
         if parse_env_config:
             self.logger.info("Reading settings from %s* environment variables", ENV_PREFIX)

@@ -1,0 +1,69 @@
+"""The package's shape holds: no import cycle, no module over 400 lines or class over 250 (the
+emulator's module apart), and the product never imports its emulator."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[2] / "tap_kore_billing"
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def runtime_imports(path: Path) -> set[str]:
+    """Modules of the package imported when `path` runs (not under `if TYPE_CHECKING:`)."""
+    tree = ast.parse(path.read_text())
+    skipped: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            skipped |= {id(n) for child in node.body for n in ast.walk(child)}
+    found = set()
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        if isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+    return {name for name in found if name.startswith("tap_kore_billing")}
+
+
+MODULES = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+GRAPH = {name: {m for m in runtime_imports(p) if m in MODULES} for name, p in MODULES.items()}
+
+
+def test_no_import_cycle():
+    def reach(start: str) -> set[str]:
+        seen: set[str] = set()
+        todo = list(GRAPH[start])
+        while todo:
+            name = todo.pop()
+            if name not in seen:
+                seen.add(name)
+                todo.extend(GRAPH[name])
+        return seen
+
+    cycles = sorted(name for name in GRAPH if name in reach(name))
+    assert not cycles, f"modules on an import cycle: {cycles}"
+
+
+def test_the_product_never_imports_its_emulator():
+    product = [n for n in GRAPH if not n.startswith("tap_kore_billing.sandbox")]
+    offenders = {n: GRAPH[n] for n in product if any(".sandbox" in m for m in GRAPH[n])}
+    assert not offenders
+
+
+@pytest.mark.parametrize("name", sorted(n for n in MODULES if ".sandbox" not in n))
+def test_modules_and_classes_stay_small(name):
+    text = MODULES[name].read_text()
+    assert len(text.splitlines()) <= 400, f"{name}: split it by concern"
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.ClassDef):
+            size = (node.end_lineno or node.lineno) - node.lineno + 1
+            assert size <= 250, f"{name}.{node.name} is {size} lines"
