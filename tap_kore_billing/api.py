@@ -39,6 +39,7 @@ from tap_kore_billing.retries import (
     UNREACHABLE_GIVE_UP_SECONDS,
     retry_wait,
 )
+from tap_kore_billing.words import counted
 
 if t.TYPE_CHECKING:
     from collections.abc import Generator
@@ -179,7 +180,8 @@ class ApiCalls:
             raise RequestFailedError(f"request failed: {where}: {describe_failure(exc)}") from exc
         except (RetriableAPIError, requests.RequestException) as exc:
             raise RequestFailedError(
-                f"request failed after {self._call.tries} tries: {where}: {describe_failure(exc)}"
+                f"request failed after {counted(self._call.tries, 'try')}: {where}: "
+                f"{describe_failure(exc)}"
             ) from exc
 
     def once(

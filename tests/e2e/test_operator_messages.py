@@ -3,10 +3,14 @@ windows numbered per partition, retries that name the host, counts in agreeing w
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import socket
+import subprocess
+import sys
 
-from helpers import SESSIONS, run_tap, sandbox_config
+from helpers import SESSIONS, catalog_selecting, run_tap, sandbox_config
 
 SUMMARY = ("billing_usage_summary",)
 
@@ -91,3 +95,26 @@ def test_a_retry_line_names_the_host_and_what_failed(tmp_path):
     [retry] = [w for w in warnings(run.stderr) if "Retrying in" in w]
     assert f"after connection refused by 127.0.0.1:{port}, a ConnectionError" in retry
     assert f"connection refused by 127.0.0.1:{port} (ConnectionError)" in run.stderr
+
+
+def test_a_failed_connection_test_leaves_no_file_open(tmp_path):
+    """Meltano passes a catalog file; a failed --test used to end with a ResourceWarning."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = {
+        "api_url": f"http://127.0.0.1:{port}",
+        "auth_token": "not-a-real-token",
+        "bot_ids": ["st-test"],
+        "start_date": "2024-01-01",
+        "retry_attempts": 1,
+    }
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    (tmp_path / "catalog.json").write_text(json.dumps(catalog_selecting(SESSIONS)))
+    command = [sys.executable, "-m", "tap_kore_billing", "--config", str(tmp_path / "config.json")]
+    command += ["--catalog", str(tmp_path / "catalog.json"), "--test"]
+    env = {**os.environ, "PYTHONWARNINGS": "default"}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert done.returncode == 1
+    assert "request failed after 1 try:" in done.stderr
+    assert "ResourceWarning" not in done.stderr
