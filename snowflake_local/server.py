@@ -66,12 +66,12 @@ def without_primary_keys(expression: exp.Expr) -> exp.Expr:
 def serve() -> int:
     folder = data_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    transform = FakeSnowflakeCursor._transform  # noqa: SLF001
+    transform = FakeSnowflakeCursor._transform
 
     def _transform(cursor: FakeSnowflakeCursor, expression: exp.Expr, params: Any) -> exp.Expr:
         return transform(cursor, without_primary_keys(expression), params)
 
-    FakeSnowflakeCursor._transform = _transform  # type: ignore[method-assign]  # noqa: SLF001
+    FakeSnowflakeCursor._transform = _transform  # type: ignore[method-assign]
     shared = FakeSnow(db_path=folder)
     server_module.shared_fs = shared
     stop = threading.Event()
