@@ -1,11 +1,12 @@
 {#
-  How the loaders name the tap's camelCase columns (DuckDB and PostgreSQL checked by loading):
+  How the loaders name the tap's camelCase columns (each checked by loading; Snowflake on the
+  fakesnow emulation, tests/test_snowflake.py):
   - target-duckdb lowercases them (billingsessionid); DuckDB matches names case-insensitively,
     so the name as the tap spells it works unquoted.
   - MeltanoLabs target-postgres keeps them (billingSessionId); PostgreSQL folds unquoted names
     to lower case, so they have to be quoted.
-  - MeltanoLabs target-snowflake writes them unquoted in lower case (per its source), which
-    Snowflake folds to upper case; an unquoted reference resolves to them.
+  - MeltanoLabs target-snowflake writes them unquoted in lower case, which Snowflake folds to
+    upper case (BILLINGSESSIONID); an unquoted reference resolves to them.
   Override kore_column for another adapter with a macro named <adapter>__kore_column.
 #}
 {% macro kore_column(name) -%}
