@@ -97,7 +97,7 @@ def query(sql: str) -> int:
         host=HOST,
         port=port(),
         protocol="http",
-        database=os.environ.get("SNOWFLAKE_DATABASE") or "KORE_LOCAL",
+        database=os.environ.get("TARGET_SNOWFLAKE_DATABASE") or "KORE_LOCAL",
         session_parameters={"CLIENT_OUT_OF_BAND_TELEMETRY_ENABLED": False},
         network_timeout=30,
     ) as connection:

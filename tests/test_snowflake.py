@@ -22,7 +22,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from conftest import CAPTURED_OUTPUT, MELTANO, ROOT, catalog_selecting, run_meltano, tap_env
+from conftest import (
+    CAPTURED_OUTPUT,
+    MELTANO,
+    ROOT,
+    SECRETS_SEEN,
+    catalog_selecting,
+    run_meltano,
+    tap_env,
+)
 
 from tap_kore_billing.sandbox import Sandbox
 
@@ -169,6 +177,7 @@ def test_snowflake_local_pipeline_twice_flags_exactly_the_injected_app_days(inst
             run_meltano(pipeline, tmp_path, **env)
             first = snapshot(tmp_path, local)
             # The same run from a shell that holds a real account's SNOWFLAKE_* variables.
+            SECRETS_SEEN.add(PRODUCTION_SHELL["SNOWFLAKE_PASSWORD"])
             run_meltano(pipeline, tmp_path, **env, **PRODUCTION_SHELL)
             second = snapshot(tmp_path, local)
         sessions = len(sb.expected())
