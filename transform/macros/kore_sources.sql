@@ -1,6 +1,6 @@
 {#
   How the loaders name the tap's camelCase columns (each checked by loading; Snowflake on the
-  fakesnow emulation, tests/test_snowflake.py):
+  fakesnow emulation, tests/pipeline/test_snowflake.py):
   - target-duckdb lowercases them (billingsessionid); DuckDB matches names case-insensitively,
     so the name as the tap spells it works unquoted.
   - MeltanoLabs target-postgres keeps them (billingSessionId); PostgreSQL folds unquoted names

@@ -5,7 +5,7 @@ upserting loader leaves them (one row per key, the newest), once as an append-on
 re-read lookback does (every copy the tap sent, older ones with older `_sdc_extracted_at`, and
 older summary copies with the counters of an earlier run). dbt builds both; the staging models
 and billing_reconciliation must agree row for row. The Snowflake emulation is covered by
-test_snowflake.py, whose loader appends for real.
+tests/pipeline/test_snowflake.py, whose loader appends for real.
 """
 
 from __future__ import annotations
@@ -14,11 +14,12 @@ import random
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import psycopg
 import pytest
-from conftest import PG, postgres_or_skip, run_meltano
+from helpers import PG, postgres_or_skip, run_meltano
 
 APPS = ("st-aaaaaaaa-0000-0000-0000-00000000000a", "st-bbbbbbbb-0000-0000-0000-00000000000b")
 TYPES = {"Conversations": "conversations", "Alert Notifications": "alert_notifications"}
@@ -57,13 +58,14 @@ def loads() -> tuple[dict[str, list[dict]], dict[str, list[dict]]]:
     one conversation more on each day (published late): only the newest copy is true.
     """
     rng = random.Random(20)  # noqa: S311 - test data
-    sessions, copies = [], []
+    sessions: list[dict[str, Any]] = []
+    copies: list[dict[str, Any]] = []
     for app in APPS:
         for day in DAYS:
             for n in range(rng.randint(2, 6)):
                 kind = rng.choice(list(TYPES))
                 start = day + timedelta(hours=1 + n)
-                row = {
+                row: dict[str, Any] = {
                     "billingSessionId": uuid.UUID(int=rng.getrandbits(128)).hex[:24],
                     "botId": app,
                     "channel": "rtm",
@@ -75,17 +77,21 @@ def loads() -> tuple[dict[str, list[dict]], dict[str, list[dict]]]:
                 sessions.append(row)
                 if rng.random() < 0.5:  # also sent by the first run: an older copy
                     copies.append({**row, "_sdc_extracted_at": FIRST_RUN})
-    summary, earlier = [], []
+    summary: list[dict[str, Any]] = []
+    earlier: list[dict[str, Any]] = []
     for app in APPS:
         for day in DAYS:
             counts = dict.fromkeys(UNITS, 0)
-            for row in sessions:
-                if row["botId"] == app and row["billingSessionStartDateTime"].date() == day.date():
-                    counts[TYPES[row["billingSessionType"]]] += 1
-            row = {"botId": app, "granularity": "day", "periodStart": day, "requests": 9}
-            summary.append({**row, **counts, "_sdc_extracted_at": SECOND_RUN})
+            for session in sessions:
+                if (
+                    session["botId"] == app
+                    and session["billingSessionStartDateTime"].date() == day.date()
+                ):
+                    counts[TYPES[session["billingSessionType"]]] += 1
+            period = {"botId": app, "granularity": "day", "periodStart": day, "requests": 9}
+            summary.append({**period, **counts, "_sdc_extracted_at": SECOND_RUN})
             before = {**counts, "conversations": max(counts["conversations"] - 1, 0)}
-            earlier.append({**row, **before, "_sdc_extracted_at": FIRST_RUN})
+            earlier.append({**period, **before, "_sdc_extracted_at": FIRST_RUN})
     # One real discrepancy, in both loads: the summary bills app A one alert more on day 3.
     summary[2]["alert_notifications"] += 1
     upserted = {"billing_sessions": sessions, "billing_usage_summary": summary}
@@ -137,7 +143,9 @@ def test_duckdb_append_only_load_reconciles_like_an_upserting_one(dbt_installed,
         database = tmp_path / f"{kind}.duckdb"
         (tmp_path / kind).mkdir()
         write_duckdb(database, tables)
-        run_meltano(["invoke", "dbt-duckdb:build"], tmp_path / kind, DBT_DUCKDB_PATH=str(database))
+        run_meltano(
+            ["invoke", "dbt-duckdb:build"], tmp_path / kind, env={"DBT_DUCKDB_PATH": str(database)}
+        )
         with duckdb.connect(str(database), read_only=True) as db:
             models = f"{database.stem}.analytics"
             staged = db.sql(STAGED.format(models=models)).fetchone()
@@ -146,9 +154,9 @@ def test_duckdb_append_only_load_reconciles_like_an_upserting_one(dbt_installed,
     upserted, appended = loads()
     assert len(appended["billing_sessions"]) > len(upserted["billing_sessions"])
     assert results[1] == results[0]
-    staged, rows = results[0]
+    staged, model = results[0]
     assert staged == (len(upserted["billing_sessions"]), len(upserted["billing_usage_summary"]))
-    assert [row[:4] for row in rows if row[7] == "mismatch"] == [
+    assert [row[:4] for row in model if row[7] == "mismatch"] == [
         (APPS[0], "day", DAYS[2], "alert_notifications")
     ]
 
@@ -189,13 +197,16 @@ def test_postgres_append_only_load_reconciles_like_an_upserting_one(
         run_meltano(
             ["invoke", "dbt-postgres:build"],
             tmp_path / schema,
-            DBT_POSTGRES_HOST=PG["host"],
-            DBT_POSTGRES_PORT=str(PG["port"]),
-            DBT_POSTGRES_USER=PG["user"],
-            DBT_POSTGRES_PASSWORD="unused-with-trust-auth",
-            DBT_POSTGRES_DBNAME=PG["dbname"],
-            DBT_POSTGRES_SCHEMA=models,
-            TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA=schema,  # where target-postgres would load
+            env={
+                "DBT_POSTGRES_HOST": PG["host"],
+                "DBT_POSTGRES_PORT": str(PG["port"]),
+                "DBT_POSTGRES_USER": PG["user"],
+                "DBT_POSTGRES_PASSWORD": "unused-with-trust-auth",
+                "DBT_POSTGRES_DBNAME": PG["dbname"],
+                "DBT_POSTGRES_SCHEMA": models,
+                # Where target-postgres would have loaded: dbt-postgres's source_schema follows.
+                "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": schema,
+            },
         )
         with psycopg.connect(**PG) as conn:
             staged = conn.execute(STAGED.format(models=models)).fetchone()

@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from conftest import (
+from helpers import (
     CAPTURED_OUTPUT,
     MELTANO,
     ROOT,
@@ -96,7 +96,7 @@ def local_snowflake(workdir: Path, env: dict[str, str]) -> Iterator[dict]:
 
 def query(sql: str, workdir: Path, env: dict[str, str]) -> list[dict]:
     """Rows through `meltano invoke fakesnow:query`, column names as Snowflake reports them."""
-    done = run_meltano([LOCAL, "invoke", "fakesnow:query", sql], workdir, **env)
+    done = run_meltano([LOCAL, "invoke", "fakesnow:query", sql], workdir, env=env)
     return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
 
 
@@ -174,11 +174,11 @@ def test_snowflake_local_pipeline_twice_flags_exactly_the_injected_app_days(inst
         env = {**tap_env(sb, TAP_KORE_BILLING_START_DATE=days[0].isoformat()), **local}
         with local_snowflake(tmp_path, local) as server:
             assert server["url"] == f"http://127.0.0.1:{port}"
-            run_meltano(pipeline, tmp_path, **env)
+            run_meltano(pipeline, tmp_path, env=env)
             first = snapshot(tmp_path, local)
             # The same run from a shell that holds a real account's SNOWFLAKE_* variables.
             SECRETS_SEEN.add(PRODUCTION_SHELL["SNOWFLAKE_PASSWORD"])
-            run_meltano(pipeline, tmp_path, **env, **PRODUCTION_SHELL)
+            run_meltano(pipeline, tmp_path, env={**env, **PRODUCTION_SHELL})
             second = snapshot(tmp_path, local)
         sessions = len(sb.expected())
 
