@@ -14,6 +14,7 @@ import time
 import typing as t
 from dataclasses import dataclass
 from http import HTTPStatus
+from urllib.parse import urlparse
 
 import backoff
 import msgspec
@@ -27,10 +28,18 @@ from tap_kore_billing.api_errors import (
     RequestFailedError,
     api_error_message,
     describe_failure,
+    is_connect_failure,
+    network_cause,
 )
 from tap_kore_billing.auth import KoreJWTAuth
 from tap_kore_billing.limiter import RollingLimiter
-from tap_kore_billing.retries import CHECK_TIMEOUT_SECONDS, CHECK_TRIES, retry_wait
+from tap_kore_billing.retries import (
+    CHECK_TIMEOUT_SECONDS,
+    CHECK_TRIES,
+    UNREACHABLE_GIVE_UP_SECONDS,
+    retry_wait,
+)
+from tap_kore_billing.words import counted
 
 if t.TYPE_CHECKING:
     from collections.abc import Generator
@@ -62,6 +71,7 @@ class KoreApi:
 
     def __init__(self, config: t.Mapping[str, t.Any], user_agent: str) -> None:
         self.url_base = str(config["api_url"]).rstrip("/")
+        self.host = urlparse(self.url_base).netloc
         self.user_agent = user_agent
         self.auth = KoreJWTAuth(
             client_id=config.get("client_id"),
@@ -121,10 +131,12 @@ class ApiCalls:
         self.logger = logger
         self.requests_sent = self.retries = self.throttled = 0
         self._counter_lock = threading.Lock()
+        self._call = threading.local()  # the current call's start and tries, per worker
         self._retrying = backoff.on_exception(
             self._wait_generator,
             RETRIED_ERRORS,
             max_tries=lambda: self.api.max_tries,
+            giveup=self.gives_up,
             on_backoff=self._on_backoff,
             # backoff's own lines ("Backing off _once(...)") would repeat ours.
             jitter=None,
@@ -150,6 +162,7 @@ class ApiCalls:
                 with `where` the request was made (partition, window, ...).
         """
         target = path.current if isinstance(path, FallbackPath) else path
+        self._call.started, self._call.tries = time.monotonic(), 0
         try:
             if probe is not None and (answer := probe(target)) is not None:
                 return answer
@@ -167,7 +180,8 @@ class ApiCalls:
             raise RequestFailedError(f"request failed: {where}: {describe_failure(exc)}") from exc
         except (RetriableAPIError, requests.RequestException) as exc:
             raise RequestFailedError(
-                f"request failed after {self.api.max_tries} tries: {where}: {describe_failure(exc)}"
+                f"request failed after {counted(self._call.tries, 'try')}: {where}: "
+                f"{describe_failure(exc)}"
             ) from exc
 
     def once(
@@ -182,6 +196,7 @@ class ApiCalls:
         """
         with self._counter_lock:
             self.requests_sent += 1
+        self._call.tries = getattr(self._call, "tries", 0) + 1
         api = self.api
         with api.limiter.slot(holder, on_wait=self._log_quota_wait):
             response = api.session.request(
@@ -213,14 +228,25 @@ class ApiCalls:
         """How long `holder` must wait for its quota now (for the scheduler)."""
         return self.api.limiter.wait_for(holder)
 
+    def gives_up(self, cause: BaseException) -> bool:
+        """Whether a retryable failure ends the call anyway: a host that answered nothing
+        (refused, unknown) for `UNREACHABLE_GIVE_UP_SECONDS` is not coming back soon."""
+        started = getattr(self._call, "started", time.monotonic())
+        return (
+            is_connect_failure(cause) and time.monotonic() - started >= UNREACHABLE_GIVE_UP_SECONDS
+        )
+
     def note_retry(self, cause: BaseException, wait: float, next_try: int) -> None:
-        """Count a retry and say why it happens."""
+        """Count a retry and say why it happens, naming the host."""
         response = getattr(cause, "response", None)
         throttled = response is not None and response.status_code == HTTPStatus.TOO_MANY_REQUESTS
         with self._counter_lock:
             self.retries += 1
             self.throttled += throttled
-        reason = f"HTTP {response.status_code}" if response is not None else type(cause).__name__
+        if response is not None:
+            reason = f"HTTP {response.status_code} from {self.api.host}"
+        else:
+            reason = f"{network_cause(cause)}, a {type(cause).__name__}"
         self.logger.warning(
             "Retrying in %.2f s after %s (try %d of %d next)",
             wait,

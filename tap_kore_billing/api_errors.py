@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import socket
 from http import HTTPStatus
+from urllib.parse import urlparse
 
 import requests
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
@@ -59,6 +61,56 @@ def api_error_message(response: requests.Response) -> str:
     return json.dumps(body)[:200]
 
 
+def host_of(exc: BaseException) -> str:
+    """The host and port the failed request went to, as `host:port`."""
+    request = getattr(exc, "request", None)
+    url = getattr(request, "url", None) or ""
+    return urlparse(str(url)).netloc or "the host"
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """The exception and what caused it, urllib3's `reason` included."""
+    found: list[BaseException] = []
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        cause = todo.pop()
+        if cause is None or any(cause is f for f in found):
+            continue
+        found.append(cause)
+        todo += [cause.__cause__, cause.__context__, getattr(cause, "reason", None)]
+        todo += [arg for arg in cause.args if isinstance(arg, BaseException)]
+    return found
+
+
+def is_connect_failure(exc: BaseException) -> bool:
+    """Nothing answered at all: refused, no such host, or no connection within the timeout.
+    (A slow answer or a dropped one is not: the server is there.)"""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    return isinstance(exc, requests.exceptions.ConnectionError) and any(
+        isinstance(c, (ConnectionRefusedError, socket.gaierror)) for c in _causes(exc)
+    )
+
+
+def network_cause(exc: BaseException) -> str:  # noqa: PLR0911 - one sentence per kind
+    """A network failure in words, with the host: `connection refused by 127.0.0.1:8765`."""
+    host = host_of(exc)
+    causes = _causes(exc)
+    if any(isinstance(c, ConnectionRefusedError) for c in causes):
+        return f"connection refused by {host}"
+    if any(isinstance(c, socket.gaierror) for c in causes):
+        return f"no such host: {host}"
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return f"no connection to {host} within request_timeout"
+    if isinstance(exc, requests.exceptions.Timeout):
+        return f"no answer from {host} within request_timeout"
+    if any(isinstance(c, ConnectionResetError) for c in causes):
+        return f"connection reset by {host}"
+    if isinstance(exc, (requests.exceptions.ChunkedEncodingError, InvalidResponseBodyError)):
+        return f"an answer from {host} cut off or garbled"
+    return f"a network failure talking to {host}"
+
+
 def describe_failure(exc: BaseException) -> str:
     """One line for a request that failed for good: status, the API's message, what to do."""
     response = getattr(exc, "response", None)
@@ -69,7 +121,9 @@ def describe_failure(exc: BaseException) -> str:
         if advice:
             text += f" ({advice})"
         return text
-    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    if isinstance(exc, requests.exceptions.ConnectionError):
-        text += " (no answer from the host: check api_url and that the host is reachable)"
-    return text
+    if isinstance(exc, requests.exceptions.RequestException):
+        text = f"{network_cause(exc)} ({type(exc).__name__})"
+        if isinstance(exc, requests.exceptions.ConnectionError):
+            text += ": check api_url and that the host is reachable"
+        return text
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -55,7 +55,8 @@ class PageSize:
                     if _refuses_the_page_size(exc):
                         self._fall_back(body, str(exc))
                         return None
-                    if isinstance(exc, ApiRequestError) or attempt + 1 == tries:
+                    gives_up = attempt + 1 == tries or self._calls.gives_up(exc)
+                    if isinstance(exc, ApiRequestError) or gives_up:
                         raise  # reported like any request that failed or gave up
                     self._calls.pause_before_retry(exc, attempt)
                 else:

@@ -13,6 +13,10 @@ if t.TYPE_CHECKING:
 MAX_RETRY_AFTER_SECONDS = 3600.0  # the hourly quota rolls within an hour
 MAX_BACKOFF_SECONDS = 300.0
 JITTER_FRACTION = 0.1  # spreads retries of parallel workers without changing the wait much
+# A host that refuses every connection (or does not exist) is given this long, about a
+# restart's or a failover's worth, before the run fails: a wrong api_url must not cost the
+# minutes the full retry_attempts would.
+UNREACHABLE_GIVE_UP_SECONDS = 60.0
 # A connection test's tries, timeout and longest wait: it answers within about a minute.
 CHECK_TRIES = 3
 CHECK_TIMEOUT_SECONDS = 20.0

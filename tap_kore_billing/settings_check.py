@@ -17,6 +17,7 @@ import math
 import os
 import re
 import typing as t
+from datetime import datetime, timezone
 from decimal import Decimal
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -51,6 +52,7 @@ def check_settings(
             f" (did you mean `{close[0]}`?)" if close else "",
         )
     if not errors:
+        _warn_of_a_future_start(config, logger)
         shown = {
             name: "(set)" if name in SECRET_SETTINGS and value else value
             for name, value in config.items()
@@ -58,6 +60,20 @@ def check_settings(
         }
         logger.info("Settings in effect: %s", json.dumps(shown, sort_keys=True, default=_as_json))
     return errors
+
+
+def _warn_of_a_future_start(config: t.Mapping[str, t.Any], logger: logging.Logger) -> None:
+    # Not an error: a job may be set up before the go-live date. But a typo in the year would
+    # otherwise be a green run with no data and no word.
+    if not config.get("start_date"):
+        return
+    start = parse_setting_datetime(str(config["start_date"]))
+    if start > datetime.now(tz=timezone.utc):
+        logger.warning(
+            "Setting `start_date` (%s) is in the future: nothing is extracted until then; "
+            "check the year",
+            config["start_date"],
+        )
 
 
 def environment_settings(schema: dict[str, t.Any], prefix: str) -> dict[str, t.Any]:

@@ -133,7 +133,12 @@ class TapKoreBilling(Tap):
             parse_env_config=bool(config and config.parse_env),
             validate_config=True,
         )
-        tap.check_connection()
+        try:
+            tap.check_connection()
+        finally:
+            # --test runs while click is still parsing, before it would close the --catalog
+            # and --state files it opened: a failed check must close them itself.
+            ctx.close()
         ctx.exit()
 
     def check_connection(self) -> str:

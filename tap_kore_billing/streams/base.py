@@ -15,6 +15,7 @@ fails when an SDK release changes them):
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import typing as t
@@ -31,6 +32,8 @@ from tap_kore_billing.errors import TapKoreBillingError
 from tap_kore_billing.output import records_pass_unchanged, write_pages, written_as_read
 from tap_kore_billing.parallel import Pause, run_parallel
 from tap_kore_billing.partitions import Partition, partitions_from_config
+from tap_kore_billing.progress import RunProgress
+from tap_kore_billing.words import counted
 
 if t.TYPE_CHECKING:
     from collections.abc import Generator, Iterable, Iterator
@@ -65,17 +68,31 @@ class KoreBillingStream(Stream, t.Generic[_Plan, _Done]):
     is_sorted = False
     # Whether the stream's requests filter by channel (one partition per channel).
     partition_by_channel = True
+    # The partition contexts this tap writes into the state (keys of each).
+    partition_shapes: t.ClassVar[tuple[frozenset[str], ...]] = (
+        frozenset({"botId"}),
+        frozenset({"botId", "channel"}),
+    )
 
     def __init__(self, tap: Tap, api: KoreApi) -> None:
         super().__init__(tap)
         self.kore_tap = tap
         self.api = api.calls_for(self.logger)
+        self.progress = RunProgress(
+            self.name,
+            self.logger,
+            windows=0,
+            holders=0,
+            requests_per_second=0,
+            requests_sent=lambda: 0,
+        )  # replaced by each run's
         self.logger.addFilter(_drop_replaced_sdk_lines)
 
     # --- what each stream says ----------------------------------------------------------------
 
     def plan_work(self) -> list[_Plan]:
-        """The run's plans, one per series of requests that must run in order."""
+        """The run's plans, one per series of requests that must run in order; each has its
+        `windows` and the quota `holder` it spends."""
         raise NotImplementedError
 
     def fetch(self, plan: _Plan) -> Iterator[Records | _Done | Pause]:
@@ -144,12 +161,40 @@ class KoreBillingStream(Stream, t.Generic[_Plan, _Done]):
             found = next((p for p in saved if p.get("context") == app_only), None)
         return found if found is not None else self.stream_state
 
+    def _drop_unrecognised_partitions(self) -> None:
+        """Partition entries this tap never writes (another tap's state, a hand edit) match
+        none of its partitions: named and dropped, not carried into every later STATE."""
+        entries = self.stream_state.get("partitions")
+        if not isinstance(entries, list) or not entries:
+            return
+        kept = [
+            entry
+            for entry in entries
+            if isinstance(entry, dict)
+            and isinstance(entry.get("context"), dict)
+            and frozenset(entry["context"]) in self.partition_shapes
+        ]
+        if len(kept) == len(entries):
+            return
+        dropped = [entry.get("context") if isinstance(entry, dict) else entry for entry in entries]
+        dropped = [c for c, e in zip(dropped, entries, strict=True) if e not in kept]
+        self.logger.warning(
+            "State of stream %s: dropped %s of a shape this tap does not write (contexts %s; "
+            "expected botId, or botId and channel); those partitions start from their own "
+            "bookmarks or start_date",
+            self.name,
+            counted(len(dropped), "partition entry"),
+            json.dumps(dropped, default=str)[:300],
+        )
+        self.stream_state["partitions"] = kept
+
     # --- the walk -----------------------------------------------------------------------------
 
     def record_batches(self) -> Iterator[Records]:
         """Every record of the run, in the lists they arrived in (a page, a job's result);
         bookmarks are written between lists, after the records they cover."""
         started = time.monotonic()
+        self._drop_unrecognised_partitions()
         plans = self.plan_work()
         workers = int(self.config["max_workers"])
         # As many requests in flight as the holders' quotas and the latency need (Little's
@@ -162,13 +207,25 @@ class KoreBillingStream(Stream, t.Generic[_Plan, _Done]):
             wait_for=self.api.seconds_until_allowed,
             in_flight=in_flight,
         )
+        api = self.api.api
+        self.progress = RunProgress(
+            self.name,
+            self.logger,
+            windows=sum(len(t.cast("t.Any", plan).windows) for plan in plans),
+            holders=len({t.cast("t.Any", plan).holder for plan in plans}),
+            requests_per_second=min(api.requests_per_minute / 60, api.requests_per_hour / 3600),
+            requests_sent=lambda: self.api.requests_sent,
+        )
         records = 0
-        for event in events:
-            if isinstance(event, list):
-                records += len(event)
-                yield event
-            else:
-                self.window_done(event)
+        with self.progress:
+            for event in events:
+                if isinstance(event, list):
+                    records += len(event)
+                    self.progress.add_records(len(event))
+                    yield event
+                else:
+                    self.window_done(event)
+        self.progress.log_partitions()
         if in_flight.latency is not None:
             self.logger.info("Stream %s: %s", self.name, in_flight.describe())
         self.finish(records, time.monotonic() - started)
@@ -181,11 +238,11 @@ class KoreBillingStream(Stream, t.Generic[_Plan, _Done]):
         """The stream's last line: what it cost."""
         calls = self.api
         self.logger.info(
-            "Stream %s done: %d records, %d requests, %d retries (%d throttled by 429)%s in %.1f s",
+            "Stream %s done: %s, %s, %s (%d throttled by 429)%s in %.1f s",
             self.name,
-            records,
-            calls.requests_sent,
-            calls.retries,
+            counted(records, "record"),
+            counted(calls.requests_sent, "request"),
+            counted(calls.retries, "retry"),
             calls.throttled,
             f", {detail}" if detail else "",
             seconds,

@@ -25,6 +25,7 @@ from tap_kore_billing.session_records import SessionRecords
 from tap_kore_billing.streams.base import KoreBillingStream, Records
 from tap_kore_billing.window_rows import Key, WindowRows
 from tap_kore_billing.windows import Window, plan_windows
+from tap_kore_billing.words import counted
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
@@ -43,6 +44,10 @@ class PartitionPlan:
     partition: Partition
     windows: list[Window]
     bookmark: PartitionBookmark
+
+    @property
+    def holder(self) -> str:
+        return self.partition.quota_holder
 
 
 @dataclass(frozen=True)
@@ -239,15 +244,16 @@ class BillingSessionsStream(KoreBillingStream[PartitionPlan, WindowDone]):
         if moved is not None:
             self._save_bookmark(partition, moved)
         self._windows_done[partition] += 1
+        self.progress.window_done(str(partition), records=rows.written, requests=event.requests)
         self.logger.info(
-            "Partition %s window %d/%d %s: %d rows, %d requests, %.1f s "
+            "Partition %s window %d/%d %s: %s, %s, %.1f s "
             "(skipped: %d repeated, %d ending outside start_date..end_date)",
             partition,
             self._windows_done[partition],
             len(event.plan.windows),
             event.window,
-            rows.written,
-            event.requests,
+            counted(rows.written, "row"),
+            counted(event.requests, "request"),
             event.seconds,
             rows.duplicates,
             rows.outside,
@@ -294,7 +300,7 @@ class BillingSessionsStream(KoreBillingStream[PartitionPlan, WindowDone]):
         sent = self.api.requests_sent
         return (
             f"{self.name} read with {self.config['api_scope']} scope at {self.api.api.url_base} "
-            f"for {partitions} ({sent} request{'s' * (sent != 1)})"
+            f"for {partitions} ({counted(sent, 'request')})"
         )
 
 

@@ -31,6 +31,7 @@ from tap_kore_billing.usage_summary import (
     plan_summary_windows,
     request_range,
 )
+from tap_kore_billing.words import counted
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
@@ -54,6 +55,10 @@ class SummaryPlan:
     @property
     def first(self) -> Partition:
         return self.partitions[0]
+
+    @property
+    def holder(self) -> str:
+        return self.first.quota_holder
 
     @property
     def app_ids(self) -> list[str]:
@@ -88,11 +93,13 @@ class BillingUsageSummaryStream(KoreBillingStream[SummaryPlan, JobDone]):
     replication_key = REPLICATION_KEY
     # The summary API has no channel filter.
     partition_by_channel = False
+    partition_shapes = (frozenset({"botId"}),)
     schema = StreamSchema(SchemaDirectory(resources.files("tap_kore_billing") / "schemas"))
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
-        self._done = self._periods = self._polls = self._total = self._partitions = 0
+        self._done = self._periods = self._polls = self._partitions = 0
+        self._done_per_plan: dict[int, int] = {}
 
     @cached_property
     def granularity(self) -> str:
@@ -127,7 +134,6 @@ class BillingUsageSummaryStream(KoreBillingStream[SummaryPlan, JobDone]):
                     plan,
                     ", ".join(b.isoformat() if b else "none" for b in plan.bookmarks),
                 )
-        self._total = sum(len(plan.windows) for plan in plans)
         self._partitions = sum(len(plan.partitions) for plan in plans)
         return plans
 
@@ -220,22 +226,26 @@ class BillingUsageSummaryStream(KoreBillingStream[SummaryPlan, JobDone]):
 
     def window_done(self, event: JobDone) -> None:
         self._move_bookmarks(event)
+        self.progress.window_done(str(event.plan), records=event.periods, requests=1 + event.polls)
         self._done += 1
         self._periods += event.periods
         self._polls += event.polls
+        done_here = self._done_per_plan[id(event.plan)] = (
+            self._done_per_plan.get(id(event.plan), 0) + 1
+        )
         self.logger.info(
-            "Usage summary partition %s window %d/%d %s: %d periods (%d outside the window "
-            "skipped), job %s, %d status checks, %.1f s; %d periods so far",
+            "Usage summary partition %s window %d/%d %s: %s (%d outside the window "
+            "skipped), job %s, %s, %.1f s; %s so far",
             event.plan,
-            self._done,
-            self._total,
+            done_here,
+            len(event.plan.windows),
             event.window,
-            event.periods,
+            counted(event.periods, "period"),
             event.outside,
             event.job,
-            event.polls,
+            counted(event.polls, "status check"),
             event.seconds,
-            self._periods,
+            counted(self._periods, "period"),
         )
 
     def _move_bookmarks(self, event: JobDone) -> None:
@@ -259,7 +269,8 @@ class BillingUsageSummaryStream(KoreBillingStream[SummaryPlan, JobDone]):
         self.log_summary(
             records,
             seconds,
-            f"{self._done} jobs with {self._polls} status checks for {self._partitions} partitions",
+            f"{counted(self._done, 'job')} with {counted(self._polls, 'status check')} for "
+            f"{counted(self._partitions, 'partition')}",
         )
 
     def check_connection(self) -> str:

@@ -306,7 +306,7 @@ def test_retry_waits_are_what_the_settings_and_the_server_ask(tmp_path):
         waits = [
             (float(m.group(1)), m.group(2), int(m.group(3)))
             for m in re.finditer(
-                r"Retrying in ([\d.]+) s after (HTTP \d+) \(try (\d+) of 8", run.stderr
+                r"Retrying in ([\d.]+) s after (HTTP \d+) from \S+ \(try (\d+) of 8", run.stderr
             )
         ]
         assert waits, run.stderr

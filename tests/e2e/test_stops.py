@@ -40,7 +40,7 @@ def stopped_run(tmp_path, config: dict, signum: int) -> tuple[int, str, list[dic
         seen = []
         for line in tap.stderr:
             seen.append(line)
-            if re.search(r"Partition \S+ window \d+/\d+ .*: [1-9]\d* rows", line):
+            if re.search(r"Partition \S+ window \d+/\d+ .*: [1-9]\d* rows?", line):
                 break
         tap.send_signal(signum)
         _, stderr = tap.communicate(timeout=60)

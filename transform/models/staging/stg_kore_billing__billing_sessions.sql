@@ -1,4 +1,5 @@
--- One row per billing session, as the tap extracted it: typed and renamed, nothing dropped.
+-- One row per billing session, as the tap extracted it: typed and renamed, the newest copy of
+-- each billingSessionId (an append-only load keeps every copy the tap sent).
 {{ kore_stage('billing_sessions', [
     ('billingSessionId', 'billing_session_id', dbt.type_string()),
     ('botId', 'bot_id', dbt.type_string()),
@@ -11,4 +12,4 @@
     ('conversationSessionEndDateTime', 'conversation_session_ended_at', dbt.type_timestamp()),
     ('koreUserId', 'kore_user_id', dbt.type_string()),
     ('channelUserId', 'channel_user_id', dbt.type_string()),
-]) }}
+], keys=['billingSessionId']) }}

@@ -1,4 +1,5 @@
--- One row per app (or app group), granularity and period: the usage summary's counters.
+-- One row per app (or app group), granularity and period: the usage summary's counters, from
+-- the newest copy of each key (each run sends recent periods again, with their counters then).
 with summary as (
 {{ kore_stage('billing_usage_summary', [
     ('botId', 'bot_id', dbt.type_string()),
@@ -9,7 +10,7 @@ with summary as (
     ('conversations', 'conversations', dbt.type_bigint()),
     ('alert_notifications', 'alert_notifications', dbt.type_bigint()),
     ('proactive_notifications', 'proactive_notifications', dbt.type_bigint()),
-]) }}
+], keys=['botId', 'granularity', 'periodStart']) }}
 )
 
 select

@@ -1,0 +1,251 @@
+"""Snowflake, run here: the `snowflake-local` environment against fakesnow, as the README says.
+
+`meltano --environment=snowflake-local invoke fakesnow:serve` is the local Snowflake (data in a
+folder of DuckDB files), then `meltano --environment=snowflake-local run tap-kore-billing
+target-snowflake dbt-snowflake:build` runs twice against the emulator with injected
+discrepancies. target-snowflake there is the installed one except its bulk load (plain INSERTs,
+which append: snowflake_local/kore_target_snowflake.py), so the second run's re-read lookback
+lands as extra copies that the staging models must collapse. Needs no PostgreSQL: nothing here
+skips.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from helpers import (
+    CAPTURED_OUTPUT,
+    MELTANO,
+    ROOT,
+    SECRETS_SEEN,
+    catalog_selecting,
+    run_meltano,
+    tap_env,
+)
+
+from tap_kore_billing.sandbox import Sandbox
+
+UTC = timezone.utc
+LOCAL = "--environment=snowflake-local"  # after run_meltano's --environment=dev: the last wins
+STREAMS = ("billing_sessions", "billing_usage_summary")
+# What target-snowflake adds to every table (add_record_metadata, on by default).
+METADATA_COLUMNS = {
+    "_SDC_EXTRACTED_AT": "TIMESTAMP_NTZ",
+    "_SDC_RECEIVED_AT": "TIMESTAMP_NTZ",
+    "_SDC_BATCHED_AT": "TIMESTAMP_NTZ",
+    "_SDC_DELETED_AT": "TIMESTAMP_NTZ",
+    "_SDC_SEQUENCE": "NUMBER",
+    "_SDC_TABLE_VERSION": "NUMBER",
+    "_SDC_SYNC_STARTED_AT": "NUMBER",
+}
+# A shell set up for a real account: snowflake-local must still run locally.
+PRODUCTION_SHELL = {
+    "SNOWFLAKE_ACCOUNT": "xy12345.eu-central-1",
+    "SNOWFLAKE_USER": "LOADER",
+    "SNOWFLAKE_PASSWORD": "not-a-real-password",
+    "SNOWFLAKE_ROLE": "LOADER_ROLE",
+    "SNOWFLAKE_WAREHOUSE": "LOAD_WH",
+    "SNOWFLAKE_DATABASE": "RAW",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    plugins = ["tap-kore-billing", "target-snowflake", "dbt-snowflake", "fakesnow"]
+    run_meltano(["install", *plugins], tmp_path_factory.mktemp("snowflake-install"))
+
+
+@contextmanager
+def local_snowflake(workdir: Path, env: dict[str, str]) -> Iterator[dict]:
+    """`meltano invoke fakesnow:serve` until the block ends, then stopped as Ctrl-C would."""
+    server = subprocess.Popen(
+        [MELTANO, LOCAL, "invoke", "fakesnow:serve"],
+        cwd=ROOT,
+        env={**os.environ, "MELTANO_DATABASE_URI": f"sqlite:///{workdir / 'serve.db'}", **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # one signal reaches Meltano and the server it started
+    )
+    assert server.stdout is not None
+    assert server.stderr is not None
+    ready = server.stdout.readline()  # the server prints one line once it listens
+    try:
+        assert ready, server.stderr.read()[-3000:] if server.poll() is not None else "no line"
+        yield json.loads(ready)
+    finally:
+        os.killpg(server.pid, signal.SIGINT)
+        _, errors = server.communicate(timeout=60)
+        CAPTURED_OUTPUT.append(ready + errors)
+
+
+def query(sql: str, workdir: Path, env: dict[str, str]) -> list[dict]:
+    """Rows through `meltano invoke fakesnow:query`, column names as Snowflake reports them."""
+    done = run_meltano([LOCAL, "invoke", "fakesnow:query", sql], workdir, env=env)
+    return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+
+
+def expected_columns() -> dict[str, dict[str, str]]:
+    """Per table, the columns target-snowflake makes of the tap's schema: names unquoted, so
+    Snowflake folds them to upper case; date-times TIMESTAMP_NTZ, integers NUMBER, text TEXT."""
+    tables = {}
+    for entry in catalog_selecting(STREAMS)["streams"]:
+        columns = {}
+        for name, prop in entry["schema"]["properties"].items():
+            types = prop.get("type", [])
+            if prop.get("format") == "date-time":
+                columns[name.upper()] = "TIMESTAMP_NTZ"
+            elif "integer" in types:
+                columns[name.upper()] = "NUMBER"
+            else:
+                columns[name.upper()] = "TEXT"
+        tables[entry["tap_stream_id"].upper()] = {**columns, **METADATA_COLUMNS}
+    return tables
+
+
+def snapshot(workdir: Path, env: dict[str, str]) -> dict:
+    """What one run left: the loaded tables' columns and sizes, staging sizes, the model."""
+    columns: dict[str, dict[str, str]] = {}
+    for row in query(
+        "select table_name, column_name, data_type from information_schema.columns "
+        "where table_schema = 'KORE_BILLING' order by table_name, ordinal_position",
+        workdir,
+        env,
+    ):
+        columns.setdefault(row["TABLE_NAME"], {})[row["COLUMN_NAME"]] = row["DATA_TYPE"]
+    [sizes] = query(
+        "select (select count(*) from kore_billing.billing_sessions) as loaded_sessions, "
+        "(select count(distinct billingsessionid) from kore_billing.billing_sessions) "
+        "as distinct_sessions, "
+        "(select count(*) from kore_billing.billing_usage_summary) as loaded_summary, "
+        "(select count(*) from (select distinct botid, granularity, periodstart "
+        "from kore_billing.billing_usage_summary) as keys) as distinct_summary, "
+        "(select count(*) from analytics.stg_kore_billing__billing_sessions) as staged_sessions, "
+        "(select count(*) from analytics.stg_kore_billing__billing_usage_summary) "
+        "as staged_summary",
+        workdir,
+        env,
+    )
+    reconciliation = query(
+        "select bot_id, granularity, period_start, unit, detail_count, summary_count, "
+        "difference, status from analytics.billing_reconciliation",
+        workdir,
+        env,
+    )
+    return {"columns": columns, "sizes": sizes, "reconciliation": reconciliation}
+
+
+def test_snowflake_local_pipeline_twice_flags_exactly_the_injected_app_days(installed, tmp_path):
+    port = free_port()
+    local = {
+        "TARGET_SNOWFLAKE_PORT": str(port),  # the server, the target and dbt-snowflake follow it
+        "SNOWFLAKE_LOCAL_DIR": str(tmp_path / "snowflake-local"),
+        "MELTANO_DATABASE_URI": f"sqlite:///{tmp_path / 'state.db'}",
+    }
+    with Sandbox(seed=51, apps=2, sessions=400, max_page_size=100) as sb:
+        days = sorted({s["start"].date() for s in sb.expected()})
+        injected = {
+            (sb.bot_ids[0], days[4], "conversations"): 2,
+            (sb.bot_ids[1], days[12], "alert_notifications"): -1,
+        }
+        sb.configure(
+            summary_discrepancies=[
+                {"botId": bot, "day": day.isoformat(), "unit": unit, "delta": delta}
+                for (bot, day, unit), delta in injected.items()
+            ],
+            summary_polls=1,
+        )
+        pipeline = [LOCAL, "run", "tap-kore-billing", "target-snowflake", "dbt-snowflake:build"]
+        env = {**tap_env(sb, TAP_KORE_BILLING_START_DATE=days[0].isoformat()), **local}
+        with local_snowflake(tmp_path, local) as server:
+            assert server["url"] == f"http://127.0.0.1:{port}"
+            run_meltano(pipeline, tmp_path, env=env)
+            first = snapshot(tmp_path, local)
+            # The same run from a shell that holds a real account's SNOWFLAKE_* variables.
+            SECRETS_SEEN.add(PRODUCTION_SHELL["SNOWFLAKE_PASSWORD"])
+            run_meltano(pipeline, tmp_path, env={**env, **PRODUCTION_SHELL})
+            second = snapshot(tmp_path, local)
+        sessions = len(sb.expected())
+
+    # The tables and columns target-snowflake created, exactly.
+    assert first["columns"] == expected_columns()
+    # Everything loaded once, and staged once per key.
+    sizes = first["sizes"]
+    assert sizes["LOADED_SESSIONS"] == sizes["DISTINCT_SESSIONS"] == sessions
+    assert sizes["STAGED_SESSIONS"] == sessions
+    assert sizes["STAGED_SUMMARY"] == sizes["DISTINCT_SUMMARY"] > 0
+
+    rows = first["reconciliation"]
+    calendar_days = (datetime.now(UTC).date() - days[0]).days + 1
+    assert len(rows) == 4 * 2 * calendar_days  # every app-day since start_date, four units each
+    assert sum(row["DETAIL_COUNT"] for row in rows) == sessions
+    found = {
+        (row["BOT_ID"], datetime.fromisoformat(row["PERIOD_START"]).date(), row["UNIT"]): row[
+            "DIFFERENCE"
+        ]
+        for row in rows
+        if row["STATUS"] == "mismatch"
+    }
+    # The summary counts `delta` more than the detail rows: difference = detail - summary.
+    assert found == {key: -delta for key, delta in injected.items()}
+
+    # Second run: the lookback's copies were appended, and changed no count downstream.
+    again = second["sizes"]
+    assert again["LOADED_SESSIONS"] > again["DISTINCT_SESSIONS"] == sessions
+    assert again["LOADED_SUMMARY"] > again["DISTINCT_SUMMARY"] == sizes["DISTINCT_SUMMARY"]
+    assert (again["STAGED_SESSIONS"], again["STAGED_SUMMARY"]) == (
+        sizes["STAGED_SESSIONS"],
+        sizes["STAGED_SUMMARY"],
+    )
+    assert sorted(map(json.dumps, second["reconciliation"])) == sorted(map(json.dumps, rows))
+    assert second["columns"] == first["columns"]
+    # The data is where the environment says, one DuckDB file per database.
+    assert (tmp_path / "snowflake-local" / "KORE_LOCAL.db").is_file()
+    print(
+        f"snowflake-local: {sessions} sessions, {sizes['LOADED_SUMMARY']} summary rows, "
+        f"{len(rows)} reconciliation rows, {len(found)} mismatches found, {len(injected)} "
+        f"injected; second run appended {again['LOADED_SESSIONS'] - sessions} session and "
+        f"{again['LOADED_SUMMARY'] - sizes['LOADED_SUMMARY']} summary copies, counts unchanged"
+    )
+
+
+def test_the_substitution_is_switched_on_by_the_snowflake_local_environment_only(tmp_path):
+    """Every other environment runs target-snowflake as installed: the switch is unset there."""
+    for environment, switch in (("snowflake-local", "1"), ("prod", "None"), ("dev", "None")):
+        done = subprocess.run(
+            [
+                MELTANO,
+                f"--environment={environment}",
+                "invoke",
+                "--print-var",
+                "KORE_SNOWFLAKE_LOCAL",
+                "target-snowflake",
+            ],
+            cwd=ROOT,
+            env={
+                **os.environ,
+                **PRODUCTION_SHELL,  # Meltano checks the target's required settings first
+                "MELTANO_DATABASE_URI": f"sqlite:///{tmp_path / 'meltano.db'}",
+            },
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert done.stdout.splitlines() == [f"KORE_SNOWFLAKE_LOCAL={switch}"], environment
