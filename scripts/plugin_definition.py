@@ -28,7 +28,8 @@ HEADER = """\
 # tap-kore-billing as a Meltano plugin definition, for a Meltano project of your own (README,
 # "In your own Meltano and dbt projects"). With this repository checked out beside the project:
 #
-#   meltano add --plugin-type extractor tap-kore-billing --from-ref ../tap-kore-billing/meltano/tap-kore-billing.yml
+#   meltano add --plugin-type extractor tap-kore-billing \
+#     --from-ref ../tap-kore-billing/meltano/tap-kore-billing.yml
 #
 # (Meltano 4.4.1 reads `meltano add extractor NAME` as two plugins, a utility `extractor` and
 # NAME, and adds this definition twice: name the type with --plugin-type.)
@@ -91,7 +92,9 @@ def main() -> int:
     if "--check" in sys.argv:
         current = DEFINITION.read_text() if DEFINITION.exists() else ""
         if current != wanted:
-            print(f"{DEFINITION.relative_to(ROOT)} is stale: run `make definition`", file=sys.stderr)
+            print(
+                f"{DEFINITION.relative_to(ROOT)} is stale: run `make definition`", file=sys.stderr
+            )
             return 1
         return 0
     DEFINITION.parent.mkdir(exist_ok=True)
