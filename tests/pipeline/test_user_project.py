@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import uuid
 from datetime import datetime, timezone
@@ -56,6 +57,12 @@ TARGET_POSTGRES = {
 ORDERS = [{"id": 1, "customer": "ada", "total": 12.5}, {"id": 2, "customer": "bob", "total": 3}]
 LATER_ORDER = {"id": 3, "customer": "cy", "total": 7.25}
 OURS = {"billing_sessions", "billing_usage_summary"}
+# The README's commands for a user's projects, run here as written.
+README_ADD = (
+    "meltano add --plugin-type extractor tap-kore-billing "
+    "--from-ref ../tap-kore-billing/meltano/tap-kore-billing.yml"
+)
+README_PACKAGE = "../tap-kore-billing/transform"
 # Meltano's state IDs: <environment>:<extractor>-to-<loader>, one per extractor.
 JSONL_STATE = "dev:tap-jsonl-to-target-postgres"
 KORE_STATE = "dev:tap-kore-billing-to-target-postgres"
@@ -120,11 +127,12 @@ def user_meltano_project(tmp_path: Path, schemas: dict[str, str], orders: Path) 
     for kind, name, definition in (
         ("extractor", "tap-jsonl", str(others[0])),
         ("loader", "target-postgres", str(others[1])),
-        # The README's command, relative to the project as a user types it.
-        ("extractor", "tap-kore-billing", "../tap-kore-billing/meltano/tap-kore-billing.yml"),
     ):
         add = ["add", "--plugin-type", kind, name, "--from-ref", definition, "--no-install"]
         meltano(add, project, {})
+    # Ours as the README says, relative to the project as a user types it.
+    assert README_ADD in (ROOT / "README.md").read_text()
+    meltano([*shlex.split(README_ADD)[1:], "--no-install"], project, {})
     for plugin, name, value in (
         ("target-postgres", "default_target_schema", "$MELTANO_EXTRACT__LOAD_SCHEMA"),
         ("target-postgres", "load_method", "upsert"),
@@ -143,6 +151,7 @@ def user_meltano_project(tmp_path: Path, schemas: dict[str, str], orders: Path) 
 def user_dbt_project(tmp_path: Path, schemas: dict[str, str]) -> Path:
     """The user's own models beside ours; one is named as our mart was before the prefix."""
     project = tmp_path / "analytics"
+    assert f"- local: {README_PACKAGE}" in (ROOT / "README.md").read_text()
     (project / "models").mkdir(parents=True)
     (project / "dbt_project.yml").write_text(
         yaml.safe_dump(
@@ -156,9 +165,7 @@ def user_dbt_project(tmp_path: Path, schemas: dict[str, str]) -> Path:
             }
         )
     )
-    (project / "packages.yml").write_text(
-        yaml.safe_dump({"packages": [{"local": "../tap-kore-billing/transform"}]})
-    )
+    (project / "packages.yml").write_text(yaml.safe_dump({"packages": [{"local": README_PACKAGE}]}))
     (project / "profiles.yml").write_text(
         yaml.safe_dump(
             {
