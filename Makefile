@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test unit lint setup lock clean readme bench demo
+.PHONY: test unit lint setup lock clean readme definition bench demo
 
 ## setup: create .venv with the locked versions and the tap in editable mode
 setup: $(STAMP)
@@ -48,3 +48,7 @@ clean:
 ## readme: refresh the README's settings table from `tap-kore-billing --about`
 readme: setup
 	$(BIN)/python scripts/readme_settings.py
+
+## definition: refresh meltano/tap-kore-billing.yml (the plugin definition) from `--about`
+definition: setup
+	$(BIN)/python scripts/plugin_definition.py

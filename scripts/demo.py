@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 DATABASE = ROOT / "output" / "kore_billing.duckdb"
 TABLE = "kore_billing.kore_billing.billing_sessions"
-RECONCILIATION = "kore_billing.analytics.billing_reconciliation"
+RECONCILIATION = "kore_billing.analytics.kore_billing__reconciliation"
 # The discrepancy the demo asks the emulator for: app 2, ten days ago, +3 conversations billed.
 INJECTED_DAY = (datetime.now(timezone.utc) - timedelta(days=10)).date().isoformat()
 INJECTED = f"2:{INJECTED_DAY}:conversations:3"
@@ -140,7 +140,7 @@ def summary(before: int, seconds: float) -> None:
 
 def reconciliation() -> None:
     with duckdb.connect(str(DATABASE), read_only=True) as db:
-        print("\nreconciliation (billing_reconciliation: detail rows vs. the usage summary):")
+        print("\nreconciliation (kore_billing__reconciliation: detail rows vs. the usage summary):")
         db.sql(
             "select granularity, unit, status, count(*) as periods, "  # noqa: S608
             "sum(detail_count) as detail, sum(summary_count) as summary "

@@ -83,5 +83,51 @@ def test_meltano_yml_declares_every_setting_and_marks_secrets():
     own -= {"batch_config"}
     assert set(declared) == own
     assert {n for n, s in declared.items() if s.get("sensitive")} == {"client_secret", "auth_token"}
-    assert extractor["namespace"] == "tap_kore_billing"
+    assert extractor["namespace"] == "kore_billing"
     assert extractor["pip_url"] == "-e ."
+
+
+def definition() -> dict:
+    return yaml.safe_load((ROOT / "meltano" / "tap-kore-billing.yml").read_text())
+
+
+def test_plugin_definition_is_the_one_generated_from_about():
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "plugin_definition.py"), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_plugin_definition_declares_every_setting_of_about_with_its_secrets():
+    info = json.loads(about("json"))
+    settings = info["settings"]["properties"]
+    declared = {s["name"]: s for s in definition()["settings"]}
+    assert list(declared) == list(settings), "every setting, in --about's order"
+    for name, schema in settings.items():
+        assert declared[name]["label"] == schema["title"], name
+        assert declared[name]["description"] == schema["description"], name
+        assert declared[name].get("sensitive", False) == schema.get("secret", False), name
+    assert set(definition()["capabilities"]) == set(info["capabilities"])
+    assert "structured-logging" in definition()["capabilities"]
+
+
+def test_plugin_definition_agrees_with_the_sample_projects_extractor():
+    """The definition and meltano.yml are two copies: the same names, kinds, secrets, groups."""
+    extractor = yaml.safe_load((ROOT / "meltano.yml").read_text())["plugins"]["extractors"][0]
+    shipped = definition()
+    sample = {s["name"]: s for s in extractor["settings"]}
+    declared = {s["name"]: s for s in shipped["settings"]}
+    for name, setting in sample.items():
+        assert declared[name]["kind"] == setting["kind"], name
+        assert declared[name].get("sensitive") == setting.get("sensitive"), name
+    assert set(declared) - set(sample) <= {
+        name for name in declared if name.startswith(("stream_map", "faker", "flatten", "batch"))
+    }
+    for key in ("namespace", "executable", "settings_group_validation"):
+        assert shipped[key] == extractor[key], key
+    assert set(extractor["capabilities"]) <= set(shipped["capabilities"])
+    # Not on PyPI: the checkout beside the user's project, wherever Meltano is started from.
+    assert shipped["pip_url"] == "-e ${MELTANO_PROJECT_ROOT}/../tap-kore-billing"

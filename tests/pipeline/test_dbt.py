@@ -2,7 +2,7 @@
 
 DuckDB: hand-made rows in target-duckdb's shape (lower-case column names, naive UTC timestamps)
 go into a DuckDB file, `meltano invoke dbt-duckdb` builds the project into it, and the tests read
-billing_reconciliation back with the duckdb version target-duckdb needs. PostgreSQL: one
+kore_billing__reconciliation back with the duckdb version target-duckdb needs. PostgreSQL: one
 `meltano run tap-kore-billing target-postgres dbt-postgres:build` against the emulator, with the
 loader and the models in schemas of their own.
 """
@@ -150,7 +150,7 @@ def dbt_results(workdir: Path) -> dict[str, dict]:
 
 def reconciliation(path: Path) -> dict[tuple, dict]:
     with duckdb.connect(str(path), read_only=True) as db:
-        cursor = db.execute(f"select * from {path.stem}.{MODELS}.billing_reconciliation")  # noqa: S608
+        cursor = db.execute(f"select * from {path.stem}.{MODELS}.kore_billing__reconciliation")  # noqa: S608
         names = [d[0] for d in cursor.description or []]
         rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
     keyed = {(r["bot_id"], r["granularity"], r["period_start"], r["unit"]): r for r in rows}
@@ -235,17 +235,17 @@ def test_a_period_that_has_not_ended_is_open(built):
 
 def test_unmapped_session_type_is_reported_as_a_warning(built):
     output, results, _, database = built
-    check = results["billing_session_types_are_mapped"]
+    check = results["kore_billing__session_types_are_mapped"]
     assert (check["status"], check["failures"]) == ("warn", 1)
-    assert "Warning in test billing_session_types_are_mapped" in output
+    assert "Warning in test kore_billing__session_types_are_mapped" in output
     with duckdb.connect(str(database), read_only=True) as db:
         stored = db.sql(
             f"select * from {database.stem}.{MODELS}_dbt_test__audit."  # noqa: S608
-            "billing_session_types_are_mapped"
+            "kore_billing__session_types_are_mapped"
         ).fetchall()
     assert stored == [("Voice Minutes", 1)], "the unmapped types are kept for the user to see"
     failed = [name for name, r in results.items() if r["status"] not in ("pass", "success")]
-    assert failed == ["billing_session_types_are_mapped"], "everything else passes"
+    assert failed == ["kore_billing__session_types_are_mapped"], "everything else passes"
 
 
 def test_reconcile_on_end_files_sessions_by_their_end(dbt_duckdb_installed, tmp_path):
@@ -373,7 +373,7 @@ def test_postgres_pipeline_flags_exactly_the_injected_discrepancies(tmp_path, pg
     with psycopg.connect(**PG) as conn:
         rows = conn.execute(
             "select bot_id, period_start, unit, detail_count, summary_count, difference, "  # noqa: S608
-            f"status from {models_schema}.billing_reconciliation"
+            f"status from {models_schema}.kore_billing__reconciliation"
         ).fetchall()
         loaded = conn.execute(
             f"select count(*) from {load_schema}.billing_usage_summary"  # noqa: S608

@@ -143,7 +143,7 @@ def snapshot(workdir: Path, env: dict[str, str]) -> dict:
     )
     reconciliation = query(
         "select bot_id, granularity, period_start, unit, detail_count, summary_count, "
-        "difference, status from analytics.billing_reconciliation",
+        "difference, status from analytics.kore_billing__reconciliation",
         workdir,
         env,
     )

@@ -4,7 +4,7 @@ The same sessions and summary rows are written twice, each in its loader's shape
 upserting loader leaves them (one row per key, the newest), once as an append-only loader or a
 re-read lookback does (every copy the tap sent, older ones with older `_sdc_extracted_at`, and
 older summary copies with the counters of an earlier run). dbt builds both; the staging models
-and billing_reconciliation must agree row for row. The Snowflake emulation is covered by
+and kore_billing__reconciliation must agree row for row. The Snowflake emulation is covered by
 tests/pipeline/test_snowflake.py, whose loader appends for real.
 """
 
@@ -103,13 +103,13 @@ def loads() -> tuple[dict[str, list[dict]], dict[str, list[dict]]]:
 
 
 def reconciliation(rows: list[tuple]) -> set[tuple]:
-    assert rows, "billing_reconciliation is empty"
+    assert rows, "kore_billing__reconciliation is empty"
     return set(rows)
 
 
 RECONCILIATION = (
     "select bot_id, granularity, period_start, unit, detail_count, summary_count, difference, "
-    "status from {models}.billing_reconciliation"
+    "status from {models}.kore_billing__reconciliation"
 )
 STAGED = (
     "select (select count(*) from {models}.stg_kore_billing__billing_sessions), "

@@ -44,8 +44,9 @@
     {%- if loaded is none %}
         {{- exceptions.warn(
             "source table " ~ relation ~ " does not exist (yet): " ~ this.identifier
-            ~ " is empty. Load the tap's " ~ table_name ~ " stream into that schema, or point"
-            ~ " the utility's source_schema setting at the loader's schema."
+            ~ " is empty. Load the tap's " ~ table_name ~ " stream into that schema, or set"
+            ~ " var kore_billing_schema (in this repository's Meltano project: the dbt"
+            ~ " utility's source_schema setting) to the loader's schema."
         ) -}}
 select
     {%- for tap_name, model_name, data_type in columns %}

@@ -27,7 +27,7 @@ with
 
 session_types as (
     select billing_session_type, unit
-    from {{ ref('billing_session_types') }}
+    from {{ ref('kore_billing__session_types') }}
 ),
 
 sessions as (

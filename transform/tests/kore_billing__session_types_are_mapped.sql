@@ -1,7 +1,7 @@
 {{ config(severity='warn', store_failures=true) }}
 {#
-  billingSessionType values that seeds/billing_session_types.csv does not map to a unit. Their
-  sessions are left out of billing_reconciliation, so add each type reported here to the seed
+  billingSessionType values that seeds/kore_billing__session_types.csv does not map to a unit. Their
+  sessions are left out of kore_billing__reconciliation, so add each type reported here to the seed
   (with the summary counter it is billed under) and run `dbt build` again. The rows are kept in
   the table dbt names in its output (schema <models schema>_dbt_test__audit).
 #}
@@ -9,7 +9,7 @@ select
     coalesce(sessions.billing_session_type, '(null)') as billing_session_type,
     count(*) as sessions
 from {{ ref('stg_kore_billing__billing_sessions') }} as sessions
-left join {{ ref('billing_session_types') }} as types
+left join {{ ref('kore_billing__session_types') }} as types
     on sessions.billing_session_type = types.billing_session_type
 where types.billing_session_type is null
 group by coalesce(sessions.billing_session_type, '(null)')
