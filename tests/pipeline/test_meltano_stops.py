@@ -70,20 +70,39 @@ def pipeline_env(sb: Sandbox, workdir: Path, schema: str, **overrides: str) -> d
     }
 
 
-def stop_midway(command: list[str], env: dict[str, str], ready, limit: float) -> tuple[int, str]:
-    """Start `command`, send SIGTERM to it (and only it) once `ready(lines so far)` holds;
-    (exit code, output). Fails if the run ends first or `limit` seconds pass."""
+def stop_midway(
+    command: list[str],
+    env: dict[str, str],
+    ready,
+    limit: float,
+    signum: int = signal.SIGTERM,
+    *,
+    group: bool = False,
+) -> tuple[int, str]:
+    """Start `command` in a process group of its own; once `ready(lines so far)` holds, send
+    `signum` to it, or with `group` to its whole group as a terminal's Ctrl-C does; (exit code,
+    output). Fails if the run ends first or `limit` seconds pass. (Meltano's plugins share
+    Meltano's group; the wrapper starts Meltano in a session of its own.)"""
     deadline = time.monotonic() + limit
     lines: list[str] = []
     with subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        command,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
     ) as run:
         assert run.stdout is not None
         try:
             for line in run.stdout:
                 lines.append(line)
                 if ready(lines):
-                    run.send_signal(signal.SIGTERM)
+                    if group:
+                        os.killpg(run.pid, signum)
+                    else:
+                        run.send_signal(signum)
                     break
                 assert time.monotonic() < deadline, "the stop point never came"
             else:
@@ -141,19 +160,25 @@ def rerun_after_stop(sb: Sandbox, workdir: Path, schema: str, env: dict[str, str
     return sb.stats()["requests"]
 
 
-def test_a_stop_through_the_wrapper_keeps_every_window_the_tap_finished(meltano_installed, schema):
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_stop_through_the_wrapper_keeps_every_window_the_tap_finished(
+    meltano_installed, schema, signum, code
+):
+    """SIGTERM to the wrapper (a scheduler), or SIGINT to its process group (Ctrl-C)."""
     # 8 requests a minute per app: each app's first four windows (two pages each) come at once,
     # then the run waits a minute per four windows, minutes in all. Stop after the first twelve.
     with Sandbox(seed=51, apps=3, sessions=3000, max_page_size=50) as sb:
         env = pipeline_env(sb, meltano_installed, schema, TAP_KORE_BILLING_REQUESTS_PER_MINUTE="8")
         wrapper = [sys.executable, str(ROOT / "scripts" / "meltano_stoppable.py")]
-        code, output = stop_midway(
+        exit_code, output = stop_midway(
             [*wrapper, "--environment=dev", *RUN],
             env,
             lambda lines: sum(bool(WINDOW_DONE.search(line)) for line in lines) >= 12,
             limit=240,
+            signum=signum,
+            group=True,
         )
-        assert code == 143, output[-3000:]
+        assert exit_code == code, output[-3000:]
         # The tap's own last line, shown at its level (structured-logging), then Meltano saving
         # the state the loader confirmed at the end of its input.
         stop_line = re.search(
@@ -165,7 +190,10 @@ def test_a_stop_through_the_wrapper_keeps_every_window_the_tap_finished(meltano_
         kept = len(set(loaded_ids(schema)))
         rerun = rerun_after_stop(sb, meltano_installed, schema, env)
         full = full_run_requests(sb, meltano_installed, schema, env)
-        print(f"wrapper stop: {kept} rows kept; re-run {rerun} requests, full run {full}")
+        print(
+            f"wrapper stop by {signal.Signals(signum).name}: {kept} rows kept; "
+            f"re-run {rerun} requests, full run {full}"
+        )
         assert 0 < rerun < full
 
 
