@@ -1,0 +1,99 @@
+"""`meltano ARGS` that, when stopped by SIGTERM or SIGINT, keeps the state of what the tap
+finished: use it where a scheduler stops runs (cron, Airflow, Kubernetes) or for Ctrl-C.
+
+    python scripts/meltano_stoppable.py --environment=prod run tap-kore-billing target-postgres
+
+Why: stopped itself, Meltano 4.4.1 saves no state from the moment of the stop on. It closes the
+run's database session first and stops the tap and the loader afterwards, so the STATE the
+loader writes while it shuts down fails in Meltano's bookmark writer (DetachedInstanceError,
+never shown) and the next run starts from the last state saved before the stop. Stopped here,
+the signal goes to the extractor alone: the tap writes its last STATE and exits 143, the loader
+reads to the end of its input, loads it and confirms that STATE, and Meltano saves it as on any
+failed run ("Incremental state has been updated", then "Extractor failed").
+
+Meltano runs in a session of its own, so a Ctrl-C in the terminal reaches this wrapper only. A
+second signal is passed to Meltano itself, which stops everything at once. The exit code is
+Meltano's, or 128 + the signal (130, 143) when a stop ended the run, as the tap's own.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from types import FrameType
+
+EXTRACTOR = "tap-kore-billing"
+
+
+def children(pid: int) -> list[int]:
+    """Process IDs whose parent is `pid` (Linux /proc, else `ps`)."""
+    tasks = Path(f"/proc/{pid}/task")
+    if tasks.is_dir():
+        found: list[int] = []
+        for task in tasks.iterdir():
+            try:
+                found += [int(child) for child in (task / "children").read_text().split()]
+            except OSError:  # the thread ended meanwhile
+                continue
+        return found
+    listing = subprocess.run(
+        ["ps", "-A", "-o", "pid=,ppid="], capture_output=True, text=True, check=False
+    ).stdout
+    rows = (line.split() for line in listing.splitlines())
+    return [int(row[0]) for row in rows if len(row) == 2 and int(row[1]) == pid]
+
+
+def command_line(pid: int) -> str:
+    path = Path(f"/proc/{pid}/cmdline")
+    if path.exists():
+        try:
+            return path.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            return ""
+    listing = subprocess.run(
+        ["ps", "-o", "command=", "-p", str(pid)], capture_output=True, text=True, check=False
+    )
+    return listing.stdout
+
+
+def extractors(meltano_pid: int) -> list[int]:
+    """Meltano's children running the tap (its executable is named after it)."""
+    return [pid for pid in children(meltano_pid) if EXTRACTOR in command_line(pid)]
+
+
+def main(argv: list[str]) -> int:
+    beside = Path(sys.executable).parent / "meltano"  # the virtualenv's, as `make setup` makes
+    meltano = str(beside) if beside.exists() else shutil.which("meltano")
+    if meltano is None:
+        print("meltano_stoppable: no `meltano` next to this Python or on PATH", file=sys.stderr)
+        return 127
+    process = subprocess.Popen([meltano, *argv], start_new_session=True)
+    stopped_by: list[int] = []
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        taps = extractors(process.pid)
+        if stopped_by or not taps:
+            # A second signal, or no tap running (discovery not begun, a dbt block): Meltano
+            # stops what runs now.
+            process.send_signal(signal.SIGTERM)
+        for pid in taps if not stopped_by else ():
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:  # it ended meanwhile
+                continue
+        stopped_by.append(signum)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, stop)
+    code = process.wait()
+    if stopped_by and code != 0:
+        return 128 + stopped_by[0]
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
