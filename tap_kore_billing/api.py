@@ -131,6 +131,7 @@ class ApiCalls:
         self.logger = logger
         self.requests_sent = self.retries = self.throttled = 0
         self._counter_lock = threading.Lock()
+        self._waiting_until: dict[str, float] = {}
         self._call = threading.local()  # the current call's start and tries, per worker
         self._retrying = backoff.on_exception(
             self._wait_generator,
@@ -225,8 +226,19 @@ class ApiCalls:
         return self.api.limiter.peak_rate()
 
     def seconds_until_allowed(self, holder: str) -> float:
-        """How long `holder` must wait for its quota now (for the scheduler)."""
-        return self.api.limiter.wait_for(holder)
+        """How long `holder` must wait for its quota now (for the scheduler, which sets the
+        partition aside meanwhile); a long wait is logged once, when it starts."""
+        wait = self.api.limiter.wait_for(holder)
+        if wait >= QUOTA_WAIT_LOG_SECONDS:
+            until = time.monotonic() + wait
+            with self._counter_lock:
+                # The scheduler asks again while the partition waits: one line per wait.
+                new_wait = until > self._waiting_until.get(holder, 0.0) + 1.0
+                if new_wait:
+                    self._waiting_until[holder] = until
+            if new_wait:
+                self._log_quota_wait(holder, wait)
+        return wait
 
     def gives_up(self, cause: BaseException) -> bool:
         """Whether a retryable failure ends the call anyway: a host that answered nothing

@@ -6,7 +6,6 @@ a scheduler records a stopped run as stopped, not as a success. A second signal 
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import sys
 import threading
@@ -24,14 +23,13 @@ def on_stop_signals(logger: logging.Logger, write_last_state: Callable[[], str])
     that stands and says what it covers."""
     if threading.current_thread() is not threading.main_thread():
         return  # signal handlers can only be set from the main thread
-    stopping = False
 
     def stop(signum: int, frame: FrameType | None) -> None:
-        nonlocal stopping
         code = 128 + signum
-        if stopping:
-            os._exit(code)  # the second signal: no more waiting for anything
-        stopping = True
+        # A second signal stops at once, whatever the interpreter is doing by then (Ctrl-C
+        # under Meltano brings SIGINT, then Meltano's SIGTERM milliseconds later).
+        for other in STOP_SIGNALS:
+            signal.signal(other, signal.SIG_DFL)
         covered = write_last_state()
         logger.error(
             "tap-kore-billing stopped by %s before the run finished (exit %d): %s",

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from helpers import CAPTURED_OUTPUT, MELTANO, PG, ROOT, postgres_or_skip, run_meltano, tap_env
+from helpers import CAPTURED_OUTPUT, PG, ROOT, postgres_or_skip, run_meltano, tap_env
 
 from tap_kore_billing.sandbox import Sandbox
 
@@ -194,32 +194,6 @@ def test_a_stop_through_the_wrapper_keeps_every_window_the_tap_finished(
             f"wrapper stop by {signal.Signals(signum).name}: {kept} rows kept; "
             f"re-run {rerun} requests, full run {full}"
         )
-        assert 0 < rerun < full
-
-
-@pytest.mark.timeout(900)
-def test_a_stop_of_meltano_keeps_the_state_the_loader_confirmed_before_it(
-    meltano_installed, schema
-):
-    """SIGTERM to Meltano alone, as cron, Airflow and Kubernetes send it. The loader confirms
-    a state mid-run only five minutes after its start: this test lasts about six minutes."""
-    # 3 requests a minute per app, 25 requests per app: records keep coming for eight minutes.
-    with Sandbox(seed=52, apps=2, sessions=2000, max_page_size=50) as sb:
-        env = pipeline_env(sb, meltano_installed, schema, TAP_KORE_BILLING_REQUESTS_PER_MINUTE="3")
-        code, output = stop_midway(
-            [MELTANO, "--environment=dev", *RUN],
-            env,
-            lambda lines: STATE_SAVED in lines[-1],
-            limit=600,
-        )
-        assert code == 143, output[-3000:]
-        assert "The process was terminated" in output
-        state = saved_state(meltano_installed, schema, env)
-        assert '"billing_sessions"' in state, output[-3000:]
-        kept = len(set(loaded_ids(schema)))
-        rerun = rerun_after_stop(sb, meltano_installed, schema, env)
-        full = full_run_requests(sb, meltano_installed, schema, env)
-        print(f"meltano stop: {kept} rows kept; re-run {rerun} requests, full run {full}")
         assert 0 < rerun < full
 
 
