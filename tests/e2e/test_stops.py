@@ -42,12 +42,13 @@ def stopped_run(tmp_path, config: dict, signum: int) -> tuple[int, str, list[dic
             seen.append(line)
             if re.search(r"Partition \S+ window \d+/\d+ .*: [1-9]\d* rows?", line):
                 break
-        if signum == signal.SIGTERM:
-            # A partition set aside for its quota says so when the wait starts (6 a minute).
-            for line in tap.stderr:
-                seen.append(line)
-                if "billing_sessions | Waiting" in line:
-                    break
+        # SIGTERM: a partition set aside for its quota says so when the wait starts (6 a
+        # minute). SIGINT: while it waits, the progress line comes all the same (every 30 s).
+        awaited = "billing_sessions | Waiting" if signum == signal.SIGTERM else "| Stream billing"
+        for line in tap.stderr:
+            seen.append(line)
+            if awaited in line:
+                break
         tap.send_signal(signum)
         _, stderr = tap.communicate(timeout=60)
     stderr = "".join(seen) + stderr
@@ -70,6 +71,12 @@ def test_a_stopped_run_exits_non_zero_says_so_and_resumes_without_loss(tmp_path,
         last_line = [line for line in stderr.splitlines() if "METRIC" not in line][-1]
         assert f"stopped by {name} before the run finished (exit {code})" in last_line
         assert "Gracefully shutting down" not in stderr
+        if signum == signal.SIGINT:
+            assert re.search(
+                r"Stream billing_sessions: \d+/\d+ windows, \d+ records, \d+ requests in \d+ s "
+                r"\(\d+ records/s\); about \d+ (s|min) left at the quota's pace",
+                stderr,
+            )
         if signum == signal.SIGTERM:
             assert re.search(
                 r"Waiting \d+ s for the quota of app st-\S+ \(requests_per_minute 6", stderr
