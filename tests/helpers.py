@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import typing as t
@@ -108,6 +109,21 @@ def run_tap(
     CAPTURED_OUTPUT.append(done.stdout + done.stderr)
     messages = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     return TapRun(done.returncode, done.stdout, done.stderr, messages)
+
+
+def unreachable_config() -> dict:
+    """Settings pointing at a port nothing listens on (bound, then closed)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return {
+        "api_url": f"http://127.0.0.1:{port}",
+        "client_id": "cs-test",
+        "client_secret": "obviously-fake-secret-for-tests",
+        "bot_ids": ["st-test"],
+        "start_date": "2024-01-01",
+        "retry_initial_delay": 0.01,
+    }
 
 
 def catalog_selecting(streams: tuple[str, ...]) -> dict:

@@ -6,13 +6,19 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 from datetime import datetime, timezone
 
 import pytest
-from helpers import CAPTURED_OUTPUT, SECRETS_SEEN, SESSIONS, run_tap, sandbox_config
+from helpers import (
+    CAPTURED_OUTPUT,
+    SECRETS_SEEN,
+    SESSIONS,
+    run_tap,
+    sandbox_config,
+    unreachable_config,
+)
 
 from tap_kore_billing.sandbox import Sandbox
 
@@ -150,22 +156,8 @@ def test_the_connection_test_checks_each_app_in_one_request_whatever_start_date(
         assert "client_id/client_secret" in line
 
 
-def _unreachable_config() -> dict:
-    with socket.socket() as probe:  # a port nothing listens on once closed
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return {
-        "api_url": f"http://127.0.0.1:{port}",
-        "client_id": "cs-test",
-        "client_secret": "obviously-fake-secret-for-tests",
-        "bot_ids": ["st-test"],
-        "start_date": "2024-01-01",
-        "retry_initial_delay": 0.01,
-    }
-
-
 def test_a_sync_gives_up_on_an_unreachable_host_after_retry_attempts_tries(tmp_path):
-    run = run_tap(tmp_path, {**_unreachable_config(), "retry_attempts": 4}, streams=SESSIONS)
+    run = run_tap(tmp_path, {**unreachable_config(), "retry_attempts": 4}, streams=SESSIONS)
     assert run.exit_code == 1
     [line] = error_lines(run.stderr)
     assert "after 4 tries" in line
@@ -175,7 +167,7 @@ def test_a_sync_gives_up_on_an_unreachable_host_after_retry_attempts_tries(tmp_p
 
 
 def test_the_connection_test_gives_up_on_an_unreachable_host_after_three_tries(tmp_path):
-    run = run_tap(tmp_path, _unreachable_config(), args=("--test",))
+    run = run_tap(tmp_path, unreachable_config(), args=("--test",))
     assert run.exit_code == 1
     [line] = error_lines(run.stderr)
     assert "after 3 tries" in line

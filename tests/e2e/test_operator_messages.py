@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 
-from helpers import SESSIONS, catalog_selecting, run_tap, sandbox_config
+from helpers import SESSIONS, catalog_selecting, run_tap, sandbox_config, unreachable_config
 
 SUMMARY = ("billing_usage_summary",)
 
@@ -78,18 +78,8 @@ def test_counts_in_the_last_line_agree_with_their_nouns(sandbox, tmp_path):
 
 
 def test_a_retry_line_names_the_host_and_what_failed(tmp_path):
-    with socket.socket() as probe:  # a port nothing listens on once closed
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = {
-        "api_url": f"http://127.0.0.1:{port}",
-        "client_id": "cs-test",
-        "client_secret": "obviously-fake-secret-for-tests",
-        "bot_ids": ["st-test"],
-        "start_date": "2024-01-01",
-        "retry_initial_delay": 0.01,
-        "retry_attempts": 2,
-    }
+    config = {**unreachable_config(), "retry_attempts": 2}
+    port = config["api_url"].rsplit(":", 1)[1]
     run = run_tap(tmp_path, config, streams=SESSIONS)
     assert run.exit_code == 1
     [retry] = [w for w in warnings(run.stderr) if "Retrying in" in w]
