@@ -167,17 +167,14 @@ class KoreBillingStream(Stream, t.Generic[_Plan, _Done]):
         entries = self.stream_state.get("partitions")
         if not isinstance(entries, list) or not entries:
             return
-        kept = [
-            entry
-            for entry in entries
-            if isinstance(entry, dict)
-            and isinstance(entry.get("context"), dict)
-            and frozenset(entry["context"]) in self.partition_shapes
-        ]
-        if len(kept) == len(entries):
+        kept: list[t.Any] = []
+        dropped: list[t.Any] = []
+        for entry in entries:
+            context = entry.get("context") if isinstance(entry, dict) else entry
+            ours = isinstance(context, dict) and frozenset(context) in self.partition_shapes
+            (kept if ours else dropped).append(entry if ours else context)
+        if not dropped:
             return
-        dropped = [entry.get("context") if isinstance(entry, dict) else entry for entry in entries]
-        dropped = [c for c, e in zip(dropped, entries, strict=True) if e not in kept]
         self.logger.warning(
             "State of stream %s: dropped %s of a shape this tap does not write (contexts %s; "
             "expected botId, or botId and channel); those partitions start from their own "
