@@ -1,22 +1,24 @@
-"""`make demo`: the whole pipeline on the local emulator, then the invoice reconciliation.
+"""`make demo`: the whole pipeline on the local emulator, then the invoice check in words.
 
-Starts kore-billing-sandbox on 127.0.0.1:8765 (or DEMO_PORT) with one injected discrepancy
-(the usage summary bills app 2 for three more conversations than it had, ten days ago), runs
+Starts kore-billing-sandbox on 127.0.0.1:8765 (or DEMO_PORT): a demo account of three apps
+whose history begins on DEMO_START, where Front Desk routes to Claims Bot and Billing Help, and
+whose usage summary bills Claims Bot three more conversations than it had on INJECTED_DAY. Runs
 `meltano --environment=sandbox run tap-kore-billing target-duckdb dbt-duckdb:build`, stops the
-emulator and prints sessions per app, month, type and channel, then the reconciliation: every
-app-day and unit compared, and the mismatches listed. Run it again to see an incremental run:
-Meltano keeps the state, so only the lookback is read again.
+emulator and prints the verdict first, then each app and each routing family. The emulator's
+sessions keep their IDs and times whenever it starts, and the injected day is a date, so the
+verdict is the same on every run, today or next week; a second run is incremental (Meltano
+keeps the state).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -24,16 +26,17 @@ import duckdb
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 DATABASE = ROOT / "output" / "kore_billing.duckdb"
-TABLE = "kore_billing.kore_billing.billing_sessions"
-RECONCILIATION = "kore_billing.analytics.kore_billing__reconciliation"
-# The discrepancy the demo asks the emulator for: app 2, ten days ago, +3 conversations billed.
-INJECTED_DAY = (datetime.now(timezone.utc) - timedelta(days=10)).date().isoformat()
-INJECTED = f"2:{INJECTED_DAY}:conversations:3"
-WINDOW_LINE = re.compile(r"Partition .* window \d+/\d+ \S+: (\d+) rows")
+SCHEMA = "kore_billing.kore_billing"
+MARTS = "kore_billing.analytics"
+DEMO_START = "2026-09-01T00:00:00Z"
+INJECTED_DAY = "2026-11-21"
+INJECTED = f"2:{INJECTED_DAY}:conversations:3"  # app 2 is Claims Bot
+LINKS = "1:2,1:3"
 # The sandbox environment in meltano.yml points at 8765; DEMO_PORT picks another.
 PORT_SETTING = os.environ.get("DEMO_PORT") or "8765"
 # The emulator's obviously fake secret, as in meltano.yml's sandbox environment.
 SANDBOX_SECRET = "sandbox-secret-not-real-only-for-the-local-emulator"  # noqa: S105
+UNITS = ("sessions", "conversations", "alert_notifications", "proactive_notifications")
 
 
 def demo_port() -> int:
@@ -51,6 +54,10 @@ def start_emulator(port: int) -> tuple[subprocess.Popen[str], str]:
             str(port),
             "--client-secret",
             SANDBOX_SECRET,
+            "--start",
+            DEMO_START,
+            "--links",
+            LINKS,
             "--summary-discrepancy",
             INJECTED,
         ],
@@ -65,22 +72,10 @@ def start_emulator(port: int) -> tuple[subprocess.Popen[str], str]:
             "uses another)"
         )
     info = json.loads(line)
-    apps = len(info["bot_ids"])
-    print(f"emulator: {info['url']}, {info['visible_sessions']} sessions in {apps} apps")
+    print(
+        f"emulator: {info['url']}, {info['visible_sessions']} sessions in {len(info['apps'])} apps"
+    )
     return emulator, info["url"]
-
-
-def row_count() -> int:
-    if not DATABASE.exists():
-        return 0
-    with duckdb.connect(str(DATABASE), read_only=True) as db:
-        exists = db.sql(
-            "select count(*) from information_schema.tables where table_name = 'billing_sessions'"
-        ).fetchone()
-        if not exists or not exists[0]:
-            return 0
-        result = db.sql(f"select count(*) from {TABLE}").fetchone()  # noqa: S608
-        return int(result[0]) if result else 0
 
 
 def run_pipeline(api_url: str) -> float:
@@ -95,7 +90,11 @@ def run_pipeline(api_url: str) -> float:
             "dbt-duckdb:build",
         ],
         cwd=ROOT,
-        env={**os.environ, "TAP_KORE_BILLING_API_URL": api_url},
+        env={
+            **os.environ,
+            "TAP_KORE_BILLING_API_URL": api_url,
+            "TAP_KORE_BILLING_START_DATE": DEMO_START,
+        },
         capture_output=True,
         text=True,
         check=False,
@@ -103,55 +102,123 @@ def run_pipeline(api_url: str) -> float:
     if done.returncode != 0:
         print(done.stderr[-3000:], file=sys.stderr)
         sys.exit(f"meltano run failed with exit code {done.returncode}")
-    windows = [
-        int(match.group(1))
-        for line in (done.stdout + done.stderr).splitlines()
-        if (match := WINDOW_LINE.search(line))
-    ]
-    count = len(windows)
-    print(f"the tap read {count} window{'s' * (count != 1)} and emitted {sum(windows)} sessions")
     return time.monotonic() - started
 
 
-def summary(before: int, seconds: float) -> None:
-    with duckdb.connect(str(DATABASE), read_only=True) as db:
-        total, distinct = db.sql(
-            f"select count(*), count(distinct billingsessionid) from {TABLE}"  # noqa: S608
-        ).fetchone() or (0, 0)
-        print(f"\npipeline run: {seconds:.1f} s; rows before {before}, after {total}")
-        print(f"database: {DATABASE}")
-        print(f"table {TABLE}: {total} rows, {distinct} distinct billingSessionId")
-        for title, query in (
-            ("sessions per app", "select botid as app, count(*) as sessions from {t} group by 1"),
-            (
-                "sessions per month (by billingSessionEndDateTime, UTC)",
-                "select strftime(billingsessionenddatetime, '%Y-%m') as month, "
-                "count(*) as sessions from {t} group by 1",
-            ),
-            (
-                "sessions per billingSessionType and channel",
-                "select billingsessiontype as type, channel, count(*) as sessions from {t} "
-                "group by 1, 2",
-            ),
-        ):
-            print(f"\n{title}:")
-            db.sql(query.format(t=TABLE) + " order by 1, 2").show()
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    """Rows as aligned text: numbers right, words left."""
+    cells = [[str(h) for h in headers], *[["" if v is None else str(v) for v in r] for r in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    numeric = [all(isinstance(r[i], int) for r in rows) and rows for i in range(len(headers))]
+    for n, row in enumerate(cells):
+        line = "  ".join(
+            cell.rjust(widths[i]) if numeric[i] else cell.ljust(widths[i])
+            for i, cell in enumerate(row)
+        )
+        print("  " + line.rstrip())
+        if n == 0:
+            print("  " + "  ".join("-" * w for w in widths))
 
 
-def reconciliation() -> None:
-    with duckdb.connect(str(DATABASE), read_only=True) as db:
-        print("\nreconciliation (kore_billing__reconciliation: detail rows vs. the usage summary):")
+def day_text(value: date) -> str:
+    return f"{value.day} {value:%b}"
+
+
+def mismatch_text(name: str, day: date, unit: str, difference: int) -> str:
+    what = unit.replace("_", " ")
+    more = (
+        f"{-difference} more billed than found"
+        if difference < 0
+        else (f"{difference} more found than billed")
+    )
+    return f"{name}, {day_text(day)}, {what}, {more}"
+
+
+def verdict(db: duckdb.DuckDBPyConnection) -> None:
+    closed = db.sql(
+        f"select count(distinct bot_id), count(distinct period_start), "  # noqa: S608
+        f"min(period_start)::date, max(period_start)::date "
+        f"from {MARTS}.kore_billing__reconciliation "
+        "where granularity = 'day' and bot_id <> 'ALL'"
+    ).fetchone() or (0, 0, None, None)
+    apps, days, first, last = closed
+    mismatches = db.sql(
+        f"select coalesce(app_name, bot_id), period_start::date, unit, difference "  # noqa: S608
+        f"from {MARTS}.kore_billing__reconciliation "
+        "where status = 'mismatch' and granularity = 'day' order by 2, 1, 3"
+    ).fetchall()
+    head = f"{apps} apps, {days} days ({day_text(first)} - {day_text(last)})" if first else ""
+    if not mismatches:
+        print(f"\nVERDICT: {head}: every closed app-day matches the invoice's usage summary")
+    else:
+        listed = "; ".join(mismatch_text(*row) for row in mismatches)
+        print(f"\nVERDICT: {head}: every closed app-day matches except {len(mismatches)}: {listed}")
+    print(
+        f"(the demo injected one: Claims Bot, {day_text(date.fromisoformat(INJECTED_DAY))}, "
+        "conversations, 3 more billed than found)"
+    )
+
+
+def per_app(db: duckdb.DuckDBPyConnection) -> None:
+    rows = db.sql(
+        "select coalesce(app_name, bot_id) as app, "
+        + ", ".join(f"sum(case when unit = '{u}' then detail_count end)::bigint" for u in UNITS)
+        + ", sum(case when status = 'match' then 1 else 0 end)::bigint, "
+        "sum(case when status = 'mismatch' then 1 else 0 end)::bigint, "
+        "sum(case when status = 'open' then 1 else 0 end)::bigint "
+        f"from {MARTS}.kore_billing__reconciliation "
+        "where granularity = 'day' and bot_id <> 'ALL' group by 1 order by 1"
+    ).fetchall()
+    print("\nPer app, every day since the first session (sessions found in the detail extract;")
+    print("checks: one per app, day and unit):")
+    table(
+        [
+            "app",
+            "sessions",
+            "conversations",
+            "alert notif.",
+            "proactive notif.",
+            "match",
+            "mismatch",
+            "open",
+        ],
+        [tuple(int(v) if isinstance(v, (int, float)) else v for v in row) for row in rows],
+    )
+
+
+def per_family(db: duckdb.DuckDBPyConnection) -> None:
+    families = db.sql(
+        f"select family_name, family_bot_id, max(apps)::bigint, "  # noqa: S608
+        "sum(case when status = 'match' then 1 else 0 end)::bigint, "
+        "sum(case when status = 'mismatch' then 1 else 0 end)::bigint, "
+        "bool_and(complete) "
+        f"from {MARTS}.kore_billing__family_reconciliation "
+        "where granularity = 'day' group by 1, 2 order by 1"
+    ).fetchall()
+    members = dict(
         db.sql(
-            "select granularity, unit, status, count(*) as periods, "  # noqa: S608
-            "sum(detail_count) as detail, sum(summary_count) as summary "
-            f"from {RECONCILIATION} group by 1, 2, 3 order by 1, 2, 3"
-        ).show()
-        print(f"mismatches (injected: app 2, {INJECTED_DAY}, conversations, +3 in the summary):")
-        db.sql(
-            "select bot_id as app, period_start::date as day, unit, detail_count as detail, "  # noqa: S608
-            "summary_count as summary, difference "
-            f"from {RECONCILIATION} where status = 'mismatch' order by period_start, bot_id, unit"
-        ).show()
+            f"select coalesce(p.app_name, l.parent_bot_id), "  # noqa: S608
+            "string_agg(coalesce(l.linked_app_name, l.linked_bot_id), ', ' order by 1) "
+            f"from {MARTS}.stg_kore_billing__app_links l "
+            f"left join {MARTS}.stg_kore_billing__apps p on p.bot_id = l.parent_bot_id "
+            "where l.link_state = 'published' group by 1"
+        ).fetchall()
+    )
+    print("\nPer routing family (a Parent app and the apps it routes to, summed per day and")
+    print("unit: a session billed to a linked app but found under its Parent nets out here):")
+    table(
+        ["family", "routes to", "match", "mismatch", "complete"],
+        [
+            (
+                name or bot,
+                members.get(name or bot, "-"),
+                match,
+                mismatch,
+                "yes" if complete else "NO: an app could not be read",
+            )
+            for name, bot, _apps, match, mismatch, complete in families
+        ],
+    )
 
 
 def main() -> int:
@@ -167,15 +234,22 @@ def main() -> int:
         sys.exit(f"meltano install failed with exit code {installed.returncode}")
     port = demo_port()
     DATABASE.parent.mkdir(exist_ok=True)
-    before = row_count()
     emulator, api_url = start_emulator(port)
     try:
         seconds = run_pipeline(api_url)
     finally:
         emulator.terminate()
         emulator.wait(timeout=10)
-    summary(before, seconds)
-    reconciliation()
+    print(f"pipeline: meltano run tap-kore-billing target-duckdb dbt-duckdb:build, {seconds:.0f} s")
+    print(f"database: {DATABASE.relative_to(ROOT)} (tables in {SCHEMA}, models in {MARTS})")
+    with duckdb.connect(str(DATABASE), read_only=True) as db:
+        verdict(db)
+        per_app(db)
+        per_family(db)
+    print(
+        "\nmatch: the sessions found equal the usage summary's count; mismatch: they differ; "
+        "open: today's periods, still being counted, checked once they end."
+    )
     return 0
 
 

@@ -48,6 +48,15 @@ class InvalidResponseBodyError(RetriableAPIError):
 class RequestFailedError(TapKoreBillingError):
     """A request that failed for good; the message says where, why and what to do."""
 
+    @property
+    def status(self) -> int | None:
+        """The HTTP status of the answer that ended it (None: no answer, or every try spent
+        on one that might have passed)."""
+        cause = self.__cause__
+        if isinstance(cause, ApiRequestError):
+            return int(cause.response.status_code)
+        return None
+
 
 def api_error_message(response: requests.Response) -> str:
     """The API's own `errors[].msg` text, or a short excerpt of the body."""
@@ -114,6 +123,11 @@ def network_cause(exc: BaseException) -> str:  # noqa: PLR0911 - one sentence pe
 def describe_failure(exc: BaseException) -> str:
     """One line for a request that failed for good: status, the API's message, what to do."""
     response = getattr(exc, "response", None)
+    if response is not None and response.status_code < HTTPStatus.BAD_REQUEST:
+        # A 2xx body is data, never quoted: Get Bots' answers hold client secrets.
+        return (
+            f"HTTP {response.status_code} with a body that is not the JSON object expected: {exc}"
+        )
     if response is not None:
         status = response.status_code
         text = f"HTTP {status}: {api_error_message(response)}"

@@ -33,11 +33,15 @@ class Partition:
 
 
 def partitions_from_config(
-    config: t.Mapping[str, t.Any], *, with_channels: bool = True
+    config: t.Mapping[str, t.Any],
+    *,
+    with_channels: bool = True,
+    bot_ids: t.Iterable[str] | None = None,
 ) -> list[Partition]:
-    """Every app (and channel, when the stream filters by channel) the settings ask for."""
+    """Every app (and channel, when the stream filters by channel) the settings ask for;
+    `bot_ids`, when given, in place of the setting (with the linked apps it adds)."""
     scope = str(config["api_scope"])
-    apps = distinct(config.get("bot_ids")) or [ACCOUNT_WIDE]
+    apps = distinct(config.get("bot_ids") if bot_ids is None else bot_ids) or [ACCOUNT_WIDE]
     channels: list[str | None] = [None]
     if with_channels:
         channels = [*distinct(config.get("channels"))] or [None]

@@ -57,6 +57,18 @@ SETTINGS_SCHEMA: dict = th.PropertiesList(
         "an optional filter for `admin` (empty: every app of the account).",
     ),
     th.Property(
+        "include_linked_apps",
+        th.BooleanType,
+        default=True,
+        title="Include Linked Apps",
+        description="With bot_ids: also read the apps each listed app routes to (its "
+        "published linked apps, from Get Linked Apps), in both billing streams. Kore.ai bills "
+        "a routed session to the linked app, so a Parent's bill is incomplete without them; "
+        "on by default so that an app linked later is not silently missing. A linked app "
+        "these credentials cannot read is named in a warning and in the apps stream "
+        "(billingReadable false), and does not fail the run.",
+    ),
+    th.Property(
         "channels",
         th.ArrayType(th.StringType),
         title="Channels",

@@ -12,11 +12,17 @@ from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities
 from singer_sdk.tap_base import CliTestOptionValue
 
 from tap_kore_billing.api import KoreApi
+from tap_kore_billing.app_inventory import AppInventory
 from tap_kore_billing.errors import TapKoreBillingError
 from tap_kore_billing.settings import SETTINGS_SCHEMA
 from tap_kore_billing.settings_check import check_settings, environment_settings
 from tap_kore_billing.signals import on_stop_signals
-from tap_kore_billing.streams import BillingSessionsStream, BillingUsageSummaryStream
+from tap_kore_billing.streams import (
+    AppLinksStream,
+    AppsStream,
+    BillingSessionsStream,
+    BillingUsageSummaryStream,
+)
 from tap_kore_billing.streams.base import KoreBillingStream
 from tap_kore_billing.writer import BufferedMsgSpecWriter
 
@@ -87,14 +93,30 @@ class TapKoreBilling(Tap):
         """The one API client every stream uses (one quota budget for the whole run)."""
         return KoreApi(self.config, user_agent=f"{self.name}/{self.plugin_version}")
 
+    @cached_property
+    def apps(self) -> AppInventory:
+        """The run's apps and routing links, read once for every stream."""
+        return AppInventory(self.config, self.api, self.logger)
+
     def discover_streams(self) -> list[Stream]:
-        return [BillingSessionsStream(self, self.api), BillingUsageSummaryStream(self, self.api)]
+        # Synced in this order (load_streams): apps last, to say which apps could be read.
+        return [
+            BillingSessionsStream(self, self.api, self.apps),
+            BillingUsageSummaryStream(self, self.api, self.apps),
+            AppsStream(self, self.apps),
+            AppLinksStream(self, self.apps),
+        ]
+
+    def load_streams(self) -> list[Stream]:
+        # The SDK sorts streams by name and syncs them in that order; ours keep theirs.
+        return self.discover_streams()
 
     def load_state(self, state: dict[str, t.Any]) -> None:
         # A whole STATE message, as the tap prints it, holds the state in its `value`.
         if state.get("type") == "STATE" and isinstance(state.get("value"), dict):
             state = state["value"]
         streams = {BillingSessionsStream.name, BillingUsageSummaryStream.name}
+        streams |= {AppsStream.name, AppLinksStream.name}
         named = set(state.get("bookmarks") or {})
         if named and not named & streams:
             # A misspelt stream name would otherwise mean a silent full backfill.

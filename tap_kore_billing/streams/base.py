@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 from singer_sdk import Stream
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
+from tap_kore_billing.api_errors import RequestFailedError
 from tap_kore_billing.concurrency import InFlight
 from tap_kore_billing.datetimes import UTC, parse_setting_datetime
 from tap_kore_billing.errors import TapKoreBillingError
@@ -42,6 +43,7 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context, Record
 
     from tap_kore_billing.api import KoreApi
+    from tap_kore_billing.app_inventory import AppInventory
 
 # SDK lines that this tap replaces with truer ones of its own: the starting bookmark per
 # partition (the SDK's names start_date), and one line per failure without a preamble.
@@ -74,9 +76,12 @@ class KoreBillingStream(Stream, t.Generic[_Plan, _Done]):
         frozenset({"botId", "channel"}),
     )
 
-    def __init__(self, tap: Tap, api: KoreApi) -> None:
+    def __init__(self, tap: Tap, api: KoreApi, apps: AppInventory) -> None:
         super().__init__(tap)
         self.kore_tap = tap
+        self.apps = apps
+        # Quota holders (apps) this run skips: linked apps the credentials cannot read.
+        self.skipped_holders: set[str] = set()
         self.api = api.calls_for(self.logger)
         self.progress = RunProgress(
             self.name,
@@ -128,7 +133,11 @@ class KoreBillingStream(Stream, t.Generic[_Plan, _Done]):
 
     @cached_property
     def kore_partitions(self) -> list[Partition]:
-        return partitions_from_config(self.config, with_channels=self.partition_by_channel)
+        return partitions_from_config(
+            self.config,
+            with_channels=self.partition_by_channel,
+            bot_ids=self.apps.billing_bot_ids(),
+        )
 
     @cached_property
     def start_date(self) -> datetime:
@@ -193,13 +202,14 @@ class KoreBillingStream(Stream, t.Generic[_Plan, _Done]):
         started = time.monotonic()
         self._drop_unrecognised_partitions()
         plans = self.plan_work()
+        self.apps.reading(p.bot_id for p in self.kore_partitions)
         workers = int(self.config["max_workers"])
         # As many requests in flight as the holders' quotas and the latency need (Little's
         # law), at most max_workers.
         in_flight = InFlight(self.api.peak_rate(), ceiling=workers)
         events: Iterator[Records | _Done] = run_parallel(
             plans,
-            self.fetch,
+            self._fetch_or_skip,
             workers=workers,
             wait_for=self.api.seconds_until_allowed,
             in_flight=in_flight,
@@ -226,6 +236,18 @@ class KoreBillingStream(Stream, t.Generic[_Plan, _Done]):
         if in_flight.latency is not None:
             self.logger.info("Stream %s: %s", self.name, in_flight.describe())
         self.finish(records, time.monotonic() - started)
+
+    def _fetch_or_skip(self, plan: _Plan) -> Iterator[Records | _Done | Pause]:
+        """`fetch`, except that a linked app the credentials may not read is skipped (its
+        bookmarks stay where they are) rather than ending the run."""
+        holder = t.cast("t.Any", plan).holder
+        try:
+            yield from self.fetch(plan)
+        except RequestFailedError as exc:
+            if not self.apps.may_skip(holder, exc):
+                raise
+            self.skipped_holders.add(holder)
+            self.apps.refused(holder, self.name, exc)
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         for batch in self.record_batches():

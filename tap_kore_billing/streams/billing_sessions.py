@@ -262,7 +262,9 @@ class BillingSessionsStream(KoreBillingStream[PartitionPlan, WindowDone]):
     def finish(self, records: int, seconds: float) -> None:
         run = t.cast("RunBookmarks", self._run)
         for partition, bookmark in run.last_word(
-            (plan.partition, plan.windows[-1].end) for plan in self._busy
+            (plan.partition, plan.windows[-1].end)
+            for plan in self._busy
+            if plan.holder not in self.skipped_holders
         ):
             self._save_bookmark(partition, bookmark)
         if not run.held_back:
