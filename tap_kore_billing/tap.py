@@ -99,7 +99,6 @@ class TapKoreBilling(Tap):
         return AppInventory(self.config, self.api, self.logger)
 
     def discover_streams(self) -> list[Stream]:
-        # Synced in this order (load_streams): apps last, to say which apps could be read.
         return [
             BillingSessionsStream(self, self.api, self.apps),
             BillingUsageSummaryStream(self, self.api, self.apps),
@@ -107,9 +106,16 @@ class TapKoreBilling(Tap):
             AppLinksStream(self, self.apps),
         ]
 
-    def load_streams(self) -> list[Stream]:
-        # The SDK sorts streams by name and syncs them in that order; ours keep theirs.
-        return self.discover_streams()
+    @property
+    def streams(self) -> dict[str, Stream]:
+        """The streams in the order they sync: the SDK sorts them by name (load_streams,
+        final) and syncs in this dict's order; the inventory streams go last, so `apps` can
+        say which apps the billing streams could read."""
+        found = super().streams
+        last = (AppsStream.name, AppLinksStream.name)
+        ordered = {name: stream for name, stream in found.items() if name not in last}
+        ordered.update({name: found[name] for name in last if name in found})
+        return ordered
 
     def load_state(self, state: dict[str, t.Any]) -> None:
         # A whole STATE message, as the tap prints it, holds the state in its `value`.

@@ -13,6 +13,7 @@ from importlib import resources
 from singer_sdk import SchemaDirectory, StreamSchema
 
 from tap_kore_billing.api import FallbackPath
+from tap_kore_billing.api_errors import RequestFailedError
 from tap_kore_billing.bookmarks import PartitionBookmark
 from tap_kore_billing.datetimes import parse_setting_datetime, to_api_timestamp, to_iso
 from tap_kore_billing.errors import TapKoreBillingError
@@ -297,7 +298,12 @@ class BillingSessionsStream(KoreBillingStream[PartitionPlan, WindowDone]):
         """One one-row request per partition over the last day."""
         window = Window(self.run_started_at - timedelta(days=1), self.run_started_at)
         for partition in self.kore_partitions:
-            self._request_page(partition, window, limit=1, skip=0)
+            try:
+                self._request_page(partition, window, limit=1, skip=0)
+            except RequestFailedError as exc:
+                if not self.apps.may_skip(partition.quota_holder, exc):
+                    raise
+                self.apps.refused(partition.bot_id, self.name, exc)
         partitions = ", ".join(map(str, self.kore_partitions))
         sent = self.api.requests_sent
         return (

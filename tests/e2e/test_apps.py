@@ -63,6 +63,9 @@ def test_bot_scope_reads_the_published_linked_apps_of_each_listed_app(tmp_path):
         }
 
     assert run.exit_code == 0, run.stderr
+    schemas = [m["stream"] for m in run.messages if m["type"] == "SCHEMA"]
+    # The inventory streams sync last, after the billing streams they report on.
+    assert schemas == ["billing_sessions", "billing_usage_summary", "apps", "app_links"]
     # The draft-only link (app 4) is not read: only published routing is billed.
     assert set(run.ids) == family_sessions
     assert len(run.ids) == len(family_sessions)
