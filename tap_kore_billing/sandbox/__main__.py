@@ -17,7 +17,7 @@ from tap_kore_billing.sandbox.server import Sandbox
 
 def _shown(value: object) -> str:
     if isinstance(value, tuple):
-        return ",".join(map(str, value))
+        return ",".join(map(str, value)) or "none"
     return str(value)
 
 

@@ -36,9 +36,11 @@ UTC = timezone.utc
 DAY = 86400
 FILTER_FIELDS = ("start", "end")
 CONVERSATIONS = "Conversations"
+PLAIN_SESSIONS = "Sessions"  # usage sessions: 15 minutes of interaction, no conversation fields
 NOTIFICATION_TYPES = ("Alert Notifications", "Proactive Notifications")
 MIN_DURATION = 10
 MAX_DURATION = 40 * 60
+LIVE_DAYS = 120  # live mode: `sessions` is a rate per this many days, and the default range
 
 # Unknown keys a newer API version might add; a nested value and a null keep schemas honest.
 _EXTRA_FIELDS: tuple[dict[str, object], ...] = (
@@ -81,6 +83,7 @@ class Dataset:
     end: datetime
     visible: list[Session] = field(default_factory=list)
     hidden: list[Session] = field(default_factory=list)
+    live: bool = False  # generated day by day (no `end` given)
 
 
 def _ceil_epoch(value: datetime) -> int:
@@ -152,6 +155,7 @@ class _Generator:
         channels: Sequence[str],
         tz: str,
         notification_fraction: float,
+        plain_session_fraction: float,
         extra_field_fraction: float,
     ) -> None:
         self.seed = seed
@@ -159,6 +163,7 @@ class _Generator:
         self.channels = list(channels)
         self.render = Renderer(tz)
         self.notification_fraction = notification_fraction
+        self.plain_session_fraction = plain_session_fraction
         self.extra_field_fraction = extra_field_fraction
         self.bot_ids = [f"st-{self._uuid()}" for _ in range(apps)]
         self.users: list[tuple[str, dict[str, str]]] = []
@@ -166,9 +171,6 @@ class _Generator:
 
     def _uuid(self) -> str:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
-
-    def _hex24(self) -> str:
-        return f"{self.rng.getrandbits(96):024x}"
 
     def make_users(self, count: int) -> None:
         for _ in range(count):
@@ -181,17 +183,24 @@ class _Generator:
                     per_channel[channel] = f"{self.rng.getrandbits(128):032x}"
             self.users.append((kore, per_channel))
 
-    def session(self, index: int, start: int, end: int, kind: str) -> Session:
-        rng = self.rng
+    def _type(self, rng: random.Random) -> str:
+        # One roll decides, so a fraction of 0 leaves every other draw where it was.
+        roll = rng.random()
+        if roll < self.notification_fraction:
+            return rng.choice(NOTIFICATION_TYPES)
+        if roll < self.notification_fraction + self.plain_session_fraction:
+            return PLAIN_SESSIONS
+        return CONVERSATIONS
+
+    def session(self, rng: random.Random, index: int, start: int, end: int, kind: str) -> Session:
         bot_id = self.bot_ids[index % len(self.bot_ids)]
         channel = self.channels[(index // len(self.bot_ids)) % len(self.channels)]
         kore_user, channel_users = self.users[rng.randrange(len(self.users))]
-        billing_id = self._hex24()
+        billing_id = _hex24(rng)
         while billing_id in self.used_ids:
-            billing_id = self._hex24()
+            billing_id = _hex24(rng)
         self.used_ids.add(billing_id)
-        notification = rng.random() < self.notification_fraction
-        session_type = rng.choice(NOTIFICATION_TYPES) if notification else CONVERSATIONS
+        session_type = self._type(rng)
         raw: dict[str, object] = {
             "botId": bot_id,
             "channel": channel,
@@ -199,13 +208,13 @@ class _Generator:
             "channelUserId": channel_users[channel],
             "billingSessionType": session_type,
         }
-        if not notification:
+        if session_type == CONVERSATIONS:
             conv_start, conv_end = start, end
             if rng.random() < 0.5:
                 third = (end - start) // 3
                 conv_start = start + rng.randint(0, third)
                 conv_end = end - rng.randint(0, third)
-            raw["conversationSessionId"] = self._hex24()
+            raw["conversationSessionId"] = _hex24(rng)
             raw["conversationSessionStartDateTime"] = self.render(conv_start)
             raw["conversationSessionEndDateTime"] = self.render(conv_end)
         raw["billingSessionId"] = billing_id
@@ -229,6 +238,111 @@ class _Generator:
         )
 
 
+def _hex24(rng: random.Random) -> str:
+    return f"{rng.getrandbits(96):024x}"
+
+
+@dataclass(frozen=True)
+class _Span:
+    """Where one run of base sessions begins: [lo, hi), plus the midnights boundary sessions
+    sit on and the instant after which an idle app's session goes to a busy app."""
+
+    lo: int
+    hi: int
+    midnights: Sequence[int]
+    idle_after: int
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """The knobs every run of base sessions shares."""
+
+    filter_field: str
+    boundary_fraction: float
+    busy: int  # apps with sessions all through the range; the rest are idle
+
+
+def _base_sessions(
+    gen: _Generator, rng: random.Random, span: _Span, *, first: int, count: int, shape: _Shape
+) -> list[Session]:
+    """Base sessions `first` .. `first + count - 1`: the index picks app and channel in turn."""
+    apps = len(gen.bot_ids)
+    out: list[Session] = []
+    for index in range(first, first + count):
+        duration = rng.randint(MIN_DURATION, MAX_DURATION)
+        if span.midnights and rng.random() < shape.boundary_fraction:
+            midnight = rng.choice(span.midnights)
+            begin = midnight if shape.filter_field == "start" else midnight - duration
+        else:
+            begin = rng.randrange(span.lo, span.hi)
+        slot = index
+        if slot % apps >= shape.busy and begin > span.idle_after:
+            slot -= slot % apps - slot % shape.busy  # an idle app's late session goes to a busy one
+        out.append(gen.session(rng, slot, begin, begin + duration, "base"))
+    return out
+
+
+def _fixed_sessions(
+    gen: _Generator, sessions: int, start_ts: int, end_ts: int, shape: _Shape
+) -> list[Session]:
+    """Exactly `sessions` rows beginning in [start, end), all from the seed's one stream."""
+    # Midnights (UTC) at which boundary sessions sit; for filter_field="end" the start must still
+    # fall in [start, end), hence the margin of one maximal duration.
+    first_ok = start_ts + (MAX_DURATION if shape.filter_field == "end" else 0)
+    first_midnight = -(-first_ok // DAY) * DAY
+    midnights = range(first_midnight, end_ts, DAY)
+    span = _Span(start_ts, end_ts, midnights, start_ts + (end_ts - start_ts) // 5)
+    return _base_sessions(gen, gen.rng, span, first=0, count=sessions, shape=shape)
+
+
+def _live_sessions(
+    gen: _Generator, sessions: int, start_ts: int, end_ts: int, shape: _Shape
+) -> list[Session]:
+    """Each UTC day's rows from that day's own stream, so a day is the same in every run; only
+    the rows inside [start, end] show."""
+    idle_after = start_ts + (end_ts - start_ts) // 5
+    out: list[Session] = []
+    for day in range(start_ts // DAY, end_ts // DAY + 1):
+        # Cumulative floors: a day's count depends on its number alone, and the counts of
+        # LIVE_DAYS consecutive days add up to `sessions`.
+        first = sessions * day // LIVE_DAYS
+        count = sessions * (day + 1) // LIVE_DAYS - first
+        rng = random.Random(f"kore-sandbox:{gen.seed}:day:{day}")  # noqa: S311 - test data
+        midnight = day * DAY
+        span = _Span(midnight, midnight + DAY, (midnight,), idle_after)
+        rows = _base_sessions(gen, rng, span, first=first, count=count, shape=shape)
+        out.extend(s for s in rows if start_ts <= s.start and s.end <= end_ts)
+    return out
+
+
+def _held_back(
+    gen: _Generator, rng: random.Random, *, first: int, late: int, new: int, end_ts: int
+) -> list[Session]:
+    hidden: list[Session] = []
+    # Late arrivals ended in the 12 hours before `end`: inside windows a tap has already read.
+    for i in range(late):
+        duration = rng.randint(MIN_DURATION, MAX_DURATION)
+        finish = rng.randrange(end_ts - 12 * 3600, end_ts)
+        hidden.append(gen.session(rng, first + i, finish - duration, finish, "late"))
+    # New sessions start in [end, end + 50 min] and end before end + 1 h.
+    for i in range(new):
+        begin = end_ts + rng.randint(0, 50 * 60)
+        duration = rng.randint(MIN_DURATION, min(MAX_DURATION, end_ts + 3599 - begin))
+        hidden.append(gen.session(rng, first + late + i, begin, begin + duration, "new"))
+    return hidden
+
+
+def time_range(
+    start: datetime | None, end: datetime | None, now: datetime | None
+) -> tuple[datetime, datetime, bool]:
+    """(start, end, live): without `end` the range ends an hour before `now` (default: the
+    real time) and the data is generated day by day."""
+    live = end is None
+    if end is None:
+        end = (now or datetime.now(UTC)).replace(microsecond=0) - timedelta(hours=1)
+    return (start if start is not None else end - timedelta(days=LIVE_DAYS)), end, live
+
+
 def generate(
     *,
     seed: int,
@@ -237,27 +351,36 @@ def generate(
     sessions: int,
     late: int,
     new: int,
-    start: datetime,
-    end: datetime,
+    start: datetime | None,
+    end: datetime | None,
     tz: str,
     filter_field: str,
     notification_fraction: float,
     extra_field_fraction: float,
     boundary_fraction: float,
     idle_apps: int = 0,
+    plain_session_fraction: float = 0.0,
+    hidden_apps: int = 0,
+    now: datetime | None = None,
 ) -> Dataset:
     """Generate the sandbox's rows; the same arguments always give the same rows.
 
-    The last `idle_apps` apps have sessions only in the first fifth of the range: apps that
-    went quiet months ago, next to busy ones.
+    With `end` given, exactly `sessions` rows begin in [start, end). Without it ("live"), each
+    UTC day has its own rows, `sessions` per 120 days, the same whenever the emulator starts;
+    those inside [start, end] show. The last `idle_apps` apps have sessions only in the first
+    fifth of the range: apps that went quiet months ago, next to busy ones. The sessions of the
+    last `hidden_apps` apps are held back with the late and new ones.
     """
     if apps < 1 or not channels:
         raise ValueError("need at least one app and one channel")
     if not 0 <= idle_apps < apps:
         raise ValueError("idle_apps must leave at least one busy app")
+    if not 0 <= hidden_apps < apps:
+        raise ValueError("hidden_apps must leave at least one app visible from the start")
     if min(sessions, late, new) < 0:
         raise ValueError("session counts must be >= 0")
-    start_ts, end_ts = _ceil_epoch(start), _ceil_epoch(end)
+    first, last, live = time_range(start, end, now)
+    start_ts, end_ts = _ceil_epoch(first), _ceil_epoch(last)
     if end_ts <= start_ts:
         raise ValueError("start must be before end")
     gen = _Generator(
@@ -266,42 +389,23 @@ def generate(
         channels=channels,
         tz=tz,
         notification_fraction=notification_fraction,
+        plain_session_fraction=plain_session_fraction,
         extra_field_fraction=extra_field_fraction,
     )
     gen.make_users(min(max(10, sessions // 10), 20_000))
-    rng = gen.rng
-
-    # Midnights (UTC) at which boundary sessions sit; for filter_field="end" the start must still
-    # fall in [start, end), hence the margin of one maximal duration.
-    first_ok = start_ts + (MAX_DURATION if filter_field == "end" else 0)
-    first_midnight = -(-first_ok // DAY) * DAY
-    midnights = range(first_midnight, end_ts, DAY)
-
-    visible: list[Session] = []
-    for i in range(sessions):
-        duration = rng.randint(MIN_DURATION, MAX_DURATION)
-        if midnights and rng.random() < boundary_fraction:
-            midnight = rng.choice(midnights)
-            begin = midnight if filter_field == "start" else midnight - duration
-        else:
-            begin = rng.randrange(start_ts, end_ts)
-        index = i
-        busy = apps - idle_apps
-        if index % apps >= busy and begin > start_ts + (end_ts - start_ts) // 5:
-            index -= index % apps - index % busy  # an idle app's late session goes to a busy one
-        visible.append(gen.session(index, begin, begin + duration, "base"))
-
-    hidden: list[Session] = []
-    # Late arrivals ended in the 12 hours before `end`: inside windows a tap has already read.
-    for i in range(late):
-        duration = rng.randint(MIN_DURATION, MAX_DURATION)
-        finish = rng.randrange(end_ts - 12 * 3600, end_ts)
-        hidden.append(gen.session(sessions + i, finish - duration, finish, "late"))
-    # New sessions start in [end, end + 50 min] and end before end + 1 h.
-    for i in range(new):
-        begin = end_ts + rng.randint(0, 50 * 60)
-        duration = rng.randint(MIN_DURATION, min(MAX_DURATION, end_ts + 3599 - begin))
-        hidden.append(gen.session(sessions + late + i, begin, begin + duration, "new"))
+    shape = _Shape(filter_field, boundary_fraction, apps - idle_apps)
+    if live:
+        visible = _live_sessions(gen, sessions, start_ts, end_ts, shape)
+        held_rng = random.Random(f"kore-sandbox:{seed}:held")  # noqa: S311 - test data
+    else:
+        visible = _fixed_sessions(gen, sessions, start_ts, end_ts, shape)
+        held_rng = gen.rng
+    hidden = _held_back(gen, held_rng, first=sessions, late=late, new=new, end_ts=end_ts)
+    if hidden_apps:
+        # Apps "added later": their rows show with the late and new ones, on reveal().
+        later = set(gen.bot_ids[apps - hidden_apps :])
+        hidden = [s for s in visible if s.bot_id in later] + hidden
+        visible = [s for s in visible if s.bot_id not in later]
 
     present = {s.channel for s in visible} | {s.channel for s in hidden}
     return Dataset(
@@ -311,6 +415,7 @@ def generate(
         end=datetime.fromtimestamp(end_ts, UTC),
         visible=visible,
         hidden=hidden,
+        live=live,
     )
 
 

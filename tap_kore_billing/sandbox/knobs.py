@@ -111,6 +111,41 @@ def _optional_epoch(value: object) -> float | None:
     return float(value)  # type: ignore[arg-type]
 
 
+def _items(value: object) -> list[object]:
+    """Comma-separated text or a sequence, as a list of its non-empty items."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    if isinstance(value, bytes) or not isinstance(value, Iterable):
+        raise TypeError("expected a list or comma-separated text")
+    return list(value)
+
+
+def _app_numbers(value: object) -> frozenset[int]:
+    """1-based app positions, from "1,3" or [1, 3]."""
+    return frozenset(_positive_int(item) for item in _items(value))
+
+
+def _pair(item: object) -> tuple[int, int]:
+    parts = item.split(":") if isinstance(item, str) else item
+    if not isinstance(parts, Iterable):
+        raise TypeError(f"expected PARENT:LINKED, not {item!r}")
+    numbers = [_positive_int(part) for part in parts]
+    if len(numbers) != 2 or numbers[0] == numbers[1]:
+        raise ValueError(f"expected PARENT:LINKED of two different apps, not {item!r}")
+    return numbers[0], numbers[1]
+
+
+def _optional_pairs(value: object) -> tuple[tuple[int, int], ...] | None:
+    """(parent, linked) app positions, from "1:2,1:3" or [(1, 2), (1, 3)]; duplicates once."""
+    if value is None:
+        return None
+    return tuple(dict.fromkeys(_pair(item) for item in _items(value)))
+
+
+def _pairs(value: object) -> tuple[tuple[int, int], ...]:
+    return _optional_pairs(value) or ()
+
+
 def _id_set(value: object) -> frozenset[str]:
     if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
         raise TypeError("expected a list of billingSessionIds")
@@ -151,19 +186,81 @@ KNOBS: tuple[Knob, ...] = (
         "channels of the sessions (comma-separated)",
         runtime=False,
     ),
-    Knob("sessions", 2000, _count, "sessions visible from the start", runtime=False),
+    Knob(
+        "sessions",
+        2000,
+        _count,
+        "sessions visible from the start (without end: per 120 days)",
+        runtime=False,
+    ),
     Knob("late", 0, _count, "hidden until reveal(): ended in the 12 h before end", runtime=False),
     Knob("new", 0, _count, "hidden until reveal(): in the hour after end", runtime=False),
     Knob(
         "idle_apps", 0, _count, "apps with sessions only in the range's first fifth", runtime=False
     ),
     Knob("start", None, _optional_datetime, "ISO 8601; default end - 120 days", runtime=False),
-    Knob("end", None, _optional_datetime, "ISO 8601; default now - 1 hour", runtime=False),
+    Knob(
+        "end",
+        None,
+        _optional_datetime,
+        "ISO 8601; default now - 1 hour, each UTC day's sessions then the same in every run",
+        runtime=False,
+    ),
     Knob("tz", "UTC", _non_empty_str, "zone of the API's datetime strings", runtime=False),
-    Knob("notification_fraction", 0.15, _rate, "rows without conversation fields", runtime=False),
+    Knob(
+        "now",
+        None,
+        _optional_datetime,
+        "ISO 8601; the instant a run without --end takes as now (default: the real time)",
+        runtime=False,
+    ),
+    Knob(
+        "notification_fraction",
+        0.15,
+        _rate,
+        "Alert/Proactive Notifications rows (no conversation fields)",
+        runtime=False,
+    ),
+    Knob(
+        "plain_session_fraction",
+        0.1,
+        _rate,
+        "rows of type Sessions (no conversation fields)",
+        runtime=False,
+    ),
     Knob("extra_field_fraction", 0.1, _rate, "rows with undocumented fields", runtime=False),
     Knob(
         "boundary_fraction", 0.03, _rate, "sessions at UTC midnights (window edges)", runtime=False
+    ),
+    # -- the app inventory (Get Bots, Get Linked Apps) ----------------------------------------
+    Knob(
+        "links",
+        None,
+        _optional_pairs,
+        "published links PARENT:LINKED, 1-based, e.g. 1:2,1:3; default: app 1 to apps 2 and 3",
+        runtime=False,
+    ),
+    Knob("draft_links", (), _pairs, "configured-only links, like --links", runtime=False),
+    Knob(
+        "unreadable_apps",
+        (),
+        _app_numbers,
+        "1-based apps whose app-scope paths answer 403 (admin paths still list them), e.g. 3",
+        runtime=False,
+    ),
+    Knob(
+        "hidden_apps",
+        0,
+        _count,
+        "the last N apps are added later: absent from Get Bots and links until reveal()",
+        runtime=False,
+    ),
+    Knob(
+        "planted_secret",
+        None,
+        _non_empty_str,
+        "text in every app's jwtApps clientSecret; default: generated, obviously fake",
+        runtime=False,
     ),
     # -- paging and ranges -----------------------------------------------------------------
     Knob("max_page_size", 50, _positive_int, "rows a page holds at most"),

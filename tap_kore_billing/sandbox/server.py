@@ -23,6 +23,8 @@ from typing import Any
 
 import jwt
 
+from tap_kore_billing.sandbox.apps import APP_KNOBS, AppsRoute, Inventory
+from tap_kore_billing.sandbox.apps import route as inventory_route
 from tap_kore_billing.sandbox.data import (
     Dataset,
     Index,
@@ -284,10 +286,6 @@ class Sandbox:
         """`options`: any knob of `sandbox/knobs.py` (`summary` is an older spelling of the
         summary_* ones)."""
         values = resolve({**(summary or {}), **options})
-        end = values["end"]
-        if end is None:
-            end = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
-        start = values["start"] if values["start"] is not None else end - timedelta(days=120)
         self.seed = values["seed"]
         self.tz = values["tz"]
         self.secret_generated = values["client_secret"] is None
@@ -301,9 +299,13 @@ class Sandbox:
         self._fault_rng = random.Random(values["fault_seed"])  # noqa: S311 - faults, not secrets
         self._latency = Latency(values["fault_seed"])
         self._summary = SummaryDesk()
-        data = {name: values[name] for name in DATA_KNOBS}
-        self._data: Dataset = generate(
-            **{**data, "start": start, "end": end, "filter_field": values["filter_field"]}
+        data = {name: values[name] for name in DATA_KNOBS - APP_KNOBS}
+        self._data: Dataset = generate(**{**data, "filter_field": values["filter_field"]})
+        self._inventory = Inventory(
+            seed=self.seed,
+            bot_ids=self._data.bot_ids,
+            hidden_apps=values["hidden_apps"],
+            **{name: values[name] for name in APP_KNOBS},
         )
         self._revealed = False
         self._version = 0
@@ -435,11 +437,13 @@ class Sandbox:
         return self._summary.stats_snapshot()
 
     def reveal(self) -> int:
-        """Make the hidden late and new sessions visible; returns how many were added."""
+        """Make the hidden late and new sessions, and the apps added later with their sessions,
+        visible; returns how many sessions were added."""
         with self._lock:
             if self._revealed:
                 return 0
             self._revealed = True
+            self._inventory.revealed = True
             added = len(self._data.hidden)
             self._data.visible = self._data.visible + self._data.hidden
             self._data.hidden = []
@@ -470,7 +474,27 @@ class Sandbox:
             "bot_ids": self.bot_ids,
             "channels": self.channels,
             "visible_sessions": visible,
+            "apps": [
+                {"botId": app.bot_id, "name": app.name} for app in self._inventory.visible_apps()
+            ],
         }
+
+    def apps(self) -> list[dict[str, Any]]:
+        """Every app in position order: botId, name, index (1-based), status, and hidden (added
+        later: not shown before reveal())."""
+        with self._lock:
+            return self._inventory.listing()
+
+    def links(self) -> list[dict[str, str]]:
+        """The links of apps shown now: parentBotId, linkedBotId, state "published" or
+        "configured" (a published link is configured too, so it has both rows)."""
+        with self._lock:
+            return self._inventory.link_rows()
+
+    @property
+    def planted_secret(self) -> str:
+        """The text every app's clientSecret in Get Bots contains, for leak checks."""
+        return self._inventory.planted_secret
 
     # -- internals ----------------------------------------------------------------------------
 
@@ -653,16 +677,8 @@ class Sandbox:
             raise ApiError(405, f"Method {method} not allowed; use POST")
         self._authenticate(token, knobs)
         known = self._data.bot_ids
-        if match is not None:
-            bot_id = match.group(1)
-            if knobs["known_apps_only"] and bot_id not in known:
-                raise ApiError(403, f"App {bot_id} is not accessible with these credentials")
-            holder = bot_id
-            bot_ids: tuple[str, ...] = (bot_id,)
-        else:
-            if not knobs["admin_enabled"]:
-                raise ApiError(403, "These credentials lack the Admin Console API scope")
-            holder, bot_ids = ACCOUNT_HOLDER, tuple(known)
+        holder = self._scope(match.group(1) if match else None, knobs)
+        bot_ids = tuple(known) if match is None else (holder,)
         self._throttle(holder, knobs)
         try:
             body = json.loads(raw_body or b"{}")
@@ -678,6 +694,30 @@ class Sandbox:
                 raise ApiError(403, f"App {wanted} is not accessible with these credentials")
             bot_ids = (wanted,)
         return self._page(knobs, bot_ids, body)
+
+    def _scope(self, bot_id: str | None, knobs: dict[str, Any]) -> str:
+        """The quota holder of a call once its scope passes: an app's own paths (bot_id) refuse
+        apps these credentials cannot read, the account's need the Admin Console scope."""
+        if bot_id is None:
+            if not knobs["admin_enabled"]:
+                raise ApiError(403, "These credentials lack the Admin Console API scope")
+            return ACCOUNT_HOLDER
+        unknown = knobs["known_apps_only"] and bot_id not in self._data.bot_ids
+        if unknown or not self._inventory.readable(bot_id):
+            raise ApiError(403, f"App {bot_id} is not accessible with these credentials")
+        return bot_id
+
+    def _serve_apps(
+        self, where: AppsRoute, method: str, token: str | None, query: str, knobs: dict
+    ) -> Reply:
+        """Get Bots and Get Linked Apps (sandbox/apps.py), behind the same auth and quota."""
+        if method != "GET":
+            raise ApiError(405, f"Method {method} not allowed; use GET")
+        self._authenticate(token, knobs)
+        self._throttle(self._scope(where.bot_id, knobs), knobs)
+        with self._lock:
+            answer = self._inventory.answer(where, query)
+        return Reply(200, dumps(answer))
 
     def _serve_summary(  # noqa: PLR0917 - one call site, beside _serve_api
         self,
@@ -697,14 +737,8 @@ class Sandbox:
             raise ApiError(405, f"Method {method} not allowed; use {wanted}")
         self._authenticate(token, knobs)
         known = self._data.bot_ids
-        if where.bot_id is not None:
-            if knobs["known_apps_only"] and where.bot_id not in known:
-                raise ApiError(403, f"App {where.bot_id} is not accessible with these credentials")
-            holder, bots = where.bot_id, [where.bot_id]
-        else:
-            if not knobs["admin_enabled"]:
-                raise ApiError(403, "These credentials lack the Admin Console API scope")
-            holder, bots = ACCOUNT_HOLDER, list(known)
+        holder = self._scope(where.bot_id, knobs)
+        bots = list(known) if where.bot_id is None else [holder]
         self._throttle(holder, knobs)
         try:
             if where.status:
@@ -746,7 +780,10 @@ class Sandbox:
             self._latency.wait(knobs["latency_seconds"], knobs["latency_jitter"])
             try:
                 summary_route = route(path)
-                if summary_route is None:
+                apps_route = inventory_route(path)
+                if apps_route is not None:
+                    reply = self._serve_apps(apps_route, method, token, query, knobs)
+                elif summary_route is None:
                     reply = self._serve_api(method, path, token, raw_body, knobs)
                 else:
                     reply = self._serve_summary(

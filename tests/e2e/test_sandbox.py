@@ -377,10 +377,14 @@ def test_channel_filter(sb: Sandbox, http: requests.Session) -> None:
 
 def test_row_shapes(sb: Sandbox) -> None:
     rows = sb.expected()
-    notifications = [r for r in rows if r["billingSessionType"] != "Conversations"]
+    notifications = [r for r in rows if "Notifications" in r["billingSessionType"]]
     assert 0.08 < len(notifications) / len(rows) < 0.25
-    for r in notifications:
-        assert r["billingSessionType"] in {"Alert Notifications", "Proactive Notifications"}
+    plain = [r for r in rows if r["billingSessionType"] == "Sessions"]
+    assert 0.05 < len(plain) / len(rows) < 0.15
+    assert len(rows) == len(notifications) + len(plain) + sum(
+        r["billingSessionType"] == "Conversations" for r in rows
+    )
+    for r in notifications + plain:
         assert not CONVERSATION_KEYS & r["raw"].keys()
     for r in rows:
         raw = r["raw"]
@@ -646,8 +650,11 @@ def test_control_endpoints(sb: Sandbox, http: requests.Session) -> None:
         "bot_ids": sb.bot_ids,
         "channels": sb.channels,
         "visible_sessions": 2000,
+        "apps": [{"botId": app["botId"], "name": app["name"]} for app in sb.apps()],
     }
+    assert [app["name"] for app in info["apps"]] == ["Front Desk", "Claims Bot", "Billing Help"]
     assert sb.client_secret not in json.dumps(info)
+    assert sb.planted_secret not in json.dumps(info)
     stats = http.get(f"{sb.url}/__sandbox/stats", timeout=5).json()
     assert stats["requests"] == sum(stats["by_status"].values())
     assert stats["rows_served"] > 0
@@ -695,6 +702,7 @@ def test_cli_starts_prints_one_json_line_and_stops_on_sigterm() -> None:
             "bot_ids",
             "channels",
             "visible_sessions",
+            "apps",
             "client_secret",
         }
         assert len(line["bot_ids"]) == 2
