@@ -63,10 +63,11 @@ class AppInventory:
         """Published linked apps of the configured apps that `bot_ids` does not list."""
         if not self.include_linked:
             return []
+        links = self.links_of(self.configured)
         linked = [
             link["linkedBotId"]
             for parent in self.configured
-            for link in self.links_of([parent]).get(parent, [])
+            for link in links[parent]
             if link["state"] == "published"
         ]
         return [bot for bot in distinct(linked) if bot not in self.configured]

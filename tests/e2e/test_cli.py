@@ -135,13 +135,14 @@ def test_an_empty_state_file_is_called_empty(tmp_path, sandbox):
     assert "pass {} for no state, or delete the file" in line
 
 
-def test_the_connection_test_checks_each_app_in_one_request_whatever_start_date(tmp_path):
+def test_the_connection_test_checks_each_app_in_two_requests_whatever_start_date(tmp_path):
+    # Per app: its linked apps (include_linked_apps), then one one-row page.
     with Sandbox(seed=3, apps=3, sessions=50, max_page_size=50) as sb:
         config = sandbox_config(sb, start_date="2015-01-01T00:00:00Z", requests_per_minute=60)
         run = run_tap(tmp_path, config, args=("--test",))
         assert run.exit_code == 0, run.stderr
-        assert sb.stats()["requests"] == 3
-        assert sb.stats()["by_holder"] == dict.fromkeys(sb.bot_ids, 1)
+        assert sb.stats()["requests"] == 6
+        assert sb.stats()["by_holder"] == dict.fromkeys(sb.bot_ids, 2)
         assert not run.messages, "a connection test writes no records and no state"
         assert not error_lines(run.stderr), run.stderr
         [line] = [line for line in run.stderr.splitlines() if "Connection test passed" in line]
@@ -420,6 +421,8 @@ def test_discovery_works_with_a_bad_number_and_the_sync_names_it(tmp_path):
     assert {s["tap_stream_id"] for s in json.loads(discovered.stdout)["streams"]} == {
         "billing_sessions",
         "billing_usage_summary",
+        "apps",
+        "app_links",
     }
     synced = _run(["--config=ENV"], tmp_path, env=env)
     assert synced.returncode == 1

@@ -66,7 +66,11 @@ def test_both_paths_write_identical_records_schemas_and_state(sandbox, tmp_path)
 
     records = _lines_without_extraction_time(page_at_a_time.stdout, "RECORD")
     assert records == _lines_without_extraction_time(per_record.stdout, "RECORD")
-    assert len(records) == len(page_at_a_time.records) + len(page_at_a_time.summary)
+    inventory = page_at_a_time.stream_records("apps") + page_at_a_time.stream_records("app_links")
+    assert len(records) == len(page_at_a_time.records) + len(page_at_a_time.summary) + len(
+        inventory
+    )
+    assert inventory
     assert page_at_a_time.records
     assert page_at_a_time.summary
     # Rows without conversation datetimes (notifications) are among them.
