@@ -14,6 +14,8 @@
     and status count a missing summary value as 0.
   - status: `open` while the period has not ended (var reconcile_as_of, default now, UTC), else
     `match` when difference is 0, else `mismatch`.
+  - app_name comes from the apps stream; null for an app it does not list (or not loaded) and
+    for app groups.
 -#}
 {%- set reconcile_on = var('reconcile_on', 'start') -%}
 {%- if reconcile_on not in ['start', 'end'] -%}
@@ -119,10 +121,17 @@ periods as (
         joined.*,
         {{ kore_period_end('granularity', 'period_start') }} as period_end
     from joined
+),
+
+-- At most one row per bot_id (a tested key), so the join adds a name and never a row.
+apps as (
+    select bot_id, app_name
+    from {{ ref('stg_kore_billing__apps') }}
 )
 
 select
-    bot_id,
+    periods.bot_id,
+    apps.app_name,
     granularity,
     period_start,
     period_end,
@@ -137,3 +146,5 @@ select
     end as status,
     cast('{{ reconcile_on }}' as {{ dbt.type_string() }}) as reconciled_on
 from periods
+left join apps
+    on periods.bot_id = apps.bot_id
