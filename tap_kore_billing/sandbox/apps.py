@@ -3,8 +3,9 @@ in their least convenient plausible form (see the API notes, apps.md).
 
 - Every attribute of app N (1-based) comes from the seed and N alone: its name ("Front Desk",
   "Claims Bot", ..., then "App N"), purpose, language, createdOn, status (apps 1-3 always
-  "published"; "awaitingApproval", which the docs do not list, from app 4 on) and one JWT app
-  whose clientSecret, in clear as the API sends it, contains `planted_secret`.
+  "published"; "awaitingApproval", which the docs do not list, for app 4 and every tenth app
+  after it) and one JWT app whose clientSecret, in clear as the API sends it, is
+  `planted_secret` plus "-N" (a generated secret differs per start: pass one to compare runs).
 - Get Bots lists the apps in a stable hash order, not by position; `offset` counts rows,
   `limit` is capped at 50 silently; `isLinkedTo` lists {_id, name} of the Parents that publish a
   link to the app (its shape is not documented).
