@@ -46,7 +46,6 @@ NAMES = (
     "IT Support",
 )
 EMPLOYEE_NAMES = frozenset({"HR Helpdesk", "Travel Desk", "IT Support"})
-DEFAULT_LINKS = ((1, 2), (1, 3))
 # The apps' creation dates: fixed from the seed, never from the clock.
 CREATED_FROM = datetime(2023, 1, 2, tzinfo=UTC)
 DAY_MS = 86_400_000
@@ -151,15 +150,13 @@ class Inventory:
         *,
         seed: int,
         bot_ids: Sequence[str],
-        links: Sequence[tuple[int, int]] | None,
+        links: Sequence[tuple[int, int]],
         draft_links: Sequence[tuple[int, int]],
         unreadable_apps: frozenset[int],
         hidden_apps: int,
         planted_secret: str | None,
     ) -> None:
         count = len(bot_ids)
-        if links is None:
-            links = [pair for pair in DEFAULT_LINKS if max(pair) <= count]
         self.published = _checked_links(links, count, "links")
         self.drafts = _checked_links(draft_links, count, "draft_links")
         for number in unreadable_apps:

@@ -135,15 +135,11 @@ def _pair(item: object) -> tuple[int, int]:
     return numbers[0], numbers[1]
 
 
-def _optional_pairs(value: object) -> tuple[tuple[int, int], ...] | None:
+def _pairs(value: object) -> tuple[tuple[int, int], ...]:
     """(parent, linked) app positions, from "1:2,1:3" or [(1, 2), (1, 3)]; duplicates once."""
     if value is None:
-        return None
+        return ()
     return tuple(dict.fromkeys(_pair(item) for item in _items(value)))
-
-
-def _pairs(value: object) -> tuple[tuple[int, int], ...]:
-    return _optional_pairs(value) or ()
 
 
 def _id_set(value: object) -> frozenset[str]:
@@ -235,9 +231,9 @@ KNOBS: tuple[Knob, ...] = (
     # -- the app inventory (Get Bots, Get Linked Apps) ----------------------------------------
     Knob(
         "links",
-        None,
-        _optional_pairs,
-        "published links PARENT:LINKED, 1-based, e.g. 1:2,1:3; default: app 1 to apps 2 and 3",
+        (),
+        _pairs,
+        "published links PARENT:LINKED, 1-based, e.g. 1:2,1:3 (app 1 routes to apps 2 and 3)",
         runtime=False,
     ),
     Knob("draft_links", (), _pairs, "configured-only links, like --links", runtime=False),
