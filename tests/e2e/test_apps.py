@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from helpers import START, dt, run_tap, sandbox_config
 
@@ -14,9 +15,9 @@ END = dt("2024-04-01T00:00:00Z")
 LINKS = "1:2,1:3"
 
 
-def family(**knobs: object) -> Sandbox:
+def family(**knobs: Any) -> Sandbox:
     """Front Desk (app 1) routing to Claims Bot (2) and Billing Help (3), and one app apart."""
-    options: dict[str, object] = {
+    options: dict[str, Any] = {
         "seed": 19,
         "apps": 4,
         "sessions": 800,
@@ -194,3 +195,16 @@ def test_no_client_secret_from_get_bots_leaves_the_tap(tmp_path, monkeypatch):
     assert "clientSecret" not in everything
     assert "jwtApps" not in everything
     assert json.dumps(planted)[1:-1] not in everything
+
+
+def test_links_that_get_no_answer_fail_the_run_before_any_bookmark(tmp_path):
+    with family(error_rate=1.0) as sb:
+        (front,) = app_ids(sb, 1)
+        run = run_tap(tmp_path, sandbox_config(sb, bot_ids=[front], retry_attempts=2))
+
+    assert run.exit_code == 1
+    last = run.stderr.strip().splitlines()[-1]
+    assert f"Get Linked Apps of app {front}" in last
+    assert "after 2 tries" in last
+    assert "Traceback" not in run.stderr
+    assert not any("partitions" in s["bookmarks"].get("billing_sessions", {}) for s in run.states)
