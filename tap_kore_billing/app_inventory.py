@@ -18,6 +18,7 @@ from http import HTTPStatus
 
 from tap_kore_billing.api_errors import RequestFailedError
 from tap_kore_billing.app_records import app_from_bot, bare_app, links_from_answer
+from tap_kore_billing.concurrency import FLOOR
 from tap_kore_billing.partitions import ACCOUNT_WIDE, distinct
 from tap_kore_billing.words import counted
 
@@ -30,7 +31,7 @@ GET_BOTS_PATH = "/api/public/bots?offset={offset}&limit={limit}"
 GET_BOTS_LIMIT = 50  # the documented maximum
 LINKED_APPS_PATH = "/api/1.1/public/bot/{bot_id}/universalbot/link?language=en"
 ACCOUNT_HOLDER = "account"
-LOOKUP_WORKERS = 8
+LOOKUP_WORKERS = FLOOR  # links lookups at once, no more than the scheduler's least
 
 
 class AppInventory:

@@ -73,9 +73,9 @@ def test_an_idle_app_next_to_busy_ones_costs_two_requests_per_run(tmp_path):
         sb.reset_stats()
         second = run_tap(tmp_path, config, state=first.final_state, streams=SESSIONS)
         assert second.exit_code == 0, second.stderr
-        # One request around its last session, one for the recent lookback: not its months
-        # of silence.
-        assert sb.stats()["by_holder"][idle] == 2
+        # Its links (include_linked_apps), one request around its last session, one for the
+        # recent lookback: not its months of silence.
+        assert sb.stats()["by_holder"][idle] == 3
         assert len(second.ids) < len(first.ids) / 4
 
 

@@ -15,6 +15,7 @@ _SANDBOX = Sandbox(
     seed=5,
     apps=2,
     sessions=300,
+    links="1:2",
     start=datetime.fromisoformat("2024-01-01T00:00:00+00:00"),
     end=datetime.fromisoformat("2024-03-01T00:00:00+00:00"),
 ).start()

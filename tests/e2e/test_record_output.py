@@ -53,7 +53,7 @@ def _lines_without_extraction_time(stdout: str, kind: str) -> list[str]:
 def _by_partition(state: dict) -> dict:
     # Partitions finish in parallel: their order in the state is not part of its meaning.
     return {
-        stream: {json.dumps(p["context"], sort_keys=True): p for p in entry["partitions"]}
+        stream: {json.dumps(p["context"], sort_keys=True): p for p in entry.get("partitions", [])}
         for stream, entry in state["bookmarks"].items()
     }
 

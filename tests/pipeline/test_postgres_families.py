@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections import Counter
+from datetime import datetime, timedelta, timezone
 
 import psycopg
 import pytest
@@ -65,8 +66,16 @@ def environment(sb: Sandbox, parent: str, start: str, schemas: tuple[str, str]) 
 
 def test_a_parent_and_its_linked_apps_reconcile_as_one_family(tmp_path, pg_schemas):
     load_schema, models_schema = pg_schemas
+    # A month of sessions, about eight a day per app (sessions is a rate per 120 days).
+    month_ago = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(days=30)
     with Sandbox(
-        seed=44, apps=4, sessions=600, links="1:2,1:3,1:4", unreadable_apps="4", summary_polls=1
+        seed=44,
+        apps=4,
+        sessions=4000,
+        start=month_ago,
+        links="1:2,1:3,1:4",
+        unreadable_apps="4",
+        summary_polls=1,
     ) as sb:
         SECRETS_SEEN.add(sb.client_secret)
         front, claims, billing, locked = (app["botId"] for app in sb.apps())

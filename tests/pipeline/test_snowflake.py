@@ -112,6 +112,10 @@ def expected_columns() -> dict[str, dict[str, str]]:
                 columns[name.upper()] = "TIMESTAMP_NTZ"
             elif "integer" in types:
                 columns[name.upper()] = "NUMBER"
+            elif "boolean" in types:
+                columns[name.upper()] = "BOOLEAN"
+            elif "array" in types:
+                columns[name.upper()] = "VARIANT"
             else:
                 columns[name.upper()] = "TEXT"
         tables[entry["tap_stream_id"].upper()] = {**columns, **METADATA_COLUMNS}

@@ -256,7 +256,7 @@ def test_two_taps_in_the_users_project_then_the_users_dbt_with_our_package(tmp_p
 
     # Each tap in its own schema, and nothing of one in the other's.
     assert tables(schemas["jsonl"]) == {"orders"}
-    assert tables(schemas["kore"]) == OURS
+    assert tables(schemas["kore"]) == SOURCES
     with psycopg.connect(**PG) as conn:
         loaded_orders = conn.execute(
             f"select id, customer from {schemas['jsonl']}.orders order by id"  # noqa: S608
