@@ -56,9 +56,9 @@ TARGET_POSTGRES = {
 }
 ORDERS = [{"id": 1, "customer": "ada", "total": 12.5}, {"id": 2, "customer": "bob", "total": 3}]
 LATER_ORDER = {"id": 3, "customer": "cy", "total": 7.25}
-OURS = {"billing_sessions", "billing_usage_summary"}
-# The package's sources: the streams above and the app streams (staged empty until loaded).
-SOURCES = {*OURS, "apps", "app_links"}
+# The tap's streams: each a table in its schema, a source of the package, a key of its state
+# (the full-table inventory streams with an empty entry).
+OURS = {"billing_sessions", "billing_usage_summary", "apps", "app_links"}
 # The README's commands for a user's projects, run here as written.
 README_ADD = (
     "meltano add --plugin-type extractor tap-kore-billing "
@@ -256,7 +256,7 @@ def test_two_taps_in_the_users_project_then_the_users_dbt_with_our_package(tmp_p
 
     # Each tap in its own schema, and nothing of one in the other's.
     assert tables(schemas["jsonl"]) == {"orders"}
-    assert tables(schemas["kore"]) == SOURCES
+    assert tables(schemas["kore"]) == OURS
     with psycopg.connect(**PG) as conn:
         loaded_orders = conn.execute(
             f"select id, customer from {schemas['jsonl']}.orders order by id"  # noqa: S608
@@ -304,7 +304,7 @@ def test_two_taps_in_the_users_project_then_the_users_dbt_with_our_package(tmp_p
 
     # The package's default schema is the extractor's load_schema default, its namespace.
     kore_sources = {s["name"]: s["schema"] for s in sources if s["source_name"] == "kore_billing"}
-    assert kore_sources == dict.fromkeys(SOURCES, "kore_billing")
+    assert kore_sources == dict.fromkeys(OURS, "kore_billing")
     print(
         f"user's project: {schemas['jsonl']}.orders {len(loaded_orders)} rows; "
         f"{schemas['kore']}.billing_sessions {sessions} rows, billing_usage_summary "
