@@ -169,8 +169,8 @@ def per_app(db: duckdb.DuckDBPyConnection) -> None:
         f"from {MARTS}.kore_billing__reconciliation "
         "where granularity = 'day' and bot_id <> 'ALL' group by 1 order by 1"
     ).fetchall()
-    print("\nPer app, every day since the first session (sessions found in the detail extract;")
-    print("checks: one per app, day and unit):")
+    print("\nPer app, every day since the first session: the billing sessions found in the detail")
+    print("extract, per unit of the invoice, and the checks (one per app, day and unit):")
     table(
         [
             "app",
@@ -198,7 +198,8 @@ def per_family(db: duckdb.DuckDBPyConnection) -> None:
     members = dict(
         db.sql(
             f"select coalesce(p.app_name, l.parent_bot_id), "  # noqa: S608
-            "string_agg(coalesce(l.linked_app_name, l.linked_bot_id), ', ' order by 1) "
+            "string_agg(coalesce(l.linked_app_name, l.linked_bot_id), ', ' "
+            "order by coalesce(l.linked_app_name, l.linked_bot_id)) "
             f"from {MARTS}.stg_kore_billing__app_links l "
             f"left join {MARTS}.stg_kore_billing__apps p on p.bot_id = l.parent_bot_id "
             "where l.link_state = 'published' group by 1"
