@@ -147,7 +147,8 @@ def verdict(db: duckdb.DuckDBPyConnection) -> None:
         f"from {MARTS}.kore_billing__reconciliation "
         "where status = 'mismatch' and granularity = 'day' order by 2, 1, 3"
     ).fetchall()
-    head = f"{apps} apps, {days} days ({day_text(first)} - {day_text(last)})" if first else ""
+    head = f"{apps} apps, {days} days ({day_text(first)} - {day_text(last)}, the last still open)"
+    head = head if first else "no data"
     if not mismatches:
         print(f"\nVERDICT: {head}: every closed app-day matches the invoice's usage summary")
     else:
@@ -191,6 +192,7 @@ def per_family(db: duckdb.DuckDBPyConnection) -> None:
         f"select family_name, family_bot_id, max(apps)::bigint, "  # noqa: S608
         "sum(case when status = 'match' then 1 else 0 end)::bigint, "
         "sum(case when status = 'mismatch' then 1 else 0 end)::bigint, "
+        "sum(case when status = 'open' then 1 else 0 end)::bigint, "
         "bool_and(complete) "
         f"from {MARTS}.kore_billing__family_reconciliation "
         "where granularity = 'day' group by 1, 2 order by 1"
@@ -208,16 +210,17 @@ def per_family(db: duckdb.DuckDBPyConnection) -> None:
     print("\nPer routing family (a Parent app and the apps it routes to, summed per day and")
     print("unit: a session billed to a linked app but found under its Parent nets out here):")
     table(
-        ["family", "routes to", "match", "mismatch", "complete"],
+        ["family", "routes to", "match", "mismatch", "open", "complete"],
         [
             (
                 name or bot,
                 members.get(name or bot, "-"),
                 match,
                 mismatch,
-                "yes" if complete else "NO: an app could not be read",
+                still_open,
+                "yes" if complete else "NO: an app was not read",
             )
-            for name, bot, _apps, match, mismatch, complete in families
+            for name, bot, _apps, match, mismatch, still_open, complete in families
         ],
     )
 

@@ -40,7 +40,8 @@ class AppInventory:
     def __init__(self, config: t.Mapping[str, t.Any], api: KoreApi, logger: logging.Logger) -> None:
         self.scope = str(config.get("api_scope") or "bot")
         self.configured = distinct(config.get("bot_ids"))
-        self.include_linked = bool(config.get("include_linked_apps", True))
+        # Unset or null: the documented default, on.
+        self.include_linked = config.get("include_linked_apps") is not False
         self._workers = max(1, min(LOOKUP_WORKERS, int(config.get("max_workers") or 1)))
         self.logger = logger
         self._calls = api.calls_for(logger)
@@ -82,10 +83,18 @@ class AppInventory:
                 else:
                     self._tried.add(bot_id)
 
-    def may_skip(self, holder: str, error: RequestFailedError) -> bool:
-        """Whether a failed read of app `holder` skips that app instead of ending the run: a
+    def may_skip(self, bot_id: str, error: RequestFailedError) -> bool:
+        """Whether a failed read of app `bot_id` skips that app instead of ending the run: a
         403 on an app only the links added."""
-        return error.status == HTTPStatus.FORBIDDEN and holder in self.added_by_links()
+        return error.status == HTTPStatus.FORBIDDEN and bot_id in self.added_by_links()
+
+    def skips(self, bot_ids: list[str], stream: str, error: RequestFailedError) -> bool:
+        """Whether a stream's failed read of these apps skips them (one linked app, HTTP 403),
+        said in a warning; False: the failure ends the run."""
+        if len(bot_ids) != 1 or not self.may_skip(bot_ids[0], error):
+            return False
+        self.refused(bot_ids[0], stream, error)
+        return True
 
     def refused(self, bot_id: str, stream: str, error: RequestFailedError) -> None:
         """Note that the credentials may not read `bot_id`; warn the first time."""
@@ -98,7 +107,8 @@ class AppInventory:
                 "Linked app %s%s (routed from %s) cannot be read with these credentials "
                 "(HTTP 403 on stream %s): its billing sessions and usage are missing from this "
                 "run, and the apps stream marks it billingReadable false; its family does not "
-                "reconcile until these credentials may read it (the run goes on: exit 0)",
+                "reconcile until these credentials may read it (the run goes on; this alone "
+                "does not fail it)",
                 bot_id,
                 self._name_in_brackets(bot_id),
                 ", ".join(parents) or "a configured app",
@@ -117,13 +127,16 @@ class AppInventory:
         missing = [p for p in parents if p not in known]
         if missing:
             with ThreadPoolExecutor(min(self._workers, len(missing))) as pool:
-                found = dict(zip(missing, pool.map(self._read_links, missing), strict=True))
+                answers = list(pool.map(self._read_links, missing))
+            found = {parent: links for parent, (links, _) in zip(missing, answers, strict=True)}
+            self._warn_refused([refusal for _, refusal in answers if refusal])
             with self._lock:
                 self._links = {**(self._links or {}), **found}
                 known = dict(self._links)
         return {p: known[p] for p in parents}
 
-    def _read_links(self, bot_id: str) -> list[dict[str, t.Any]]:
+    def _read_links(self, bot_id: str) -> tuple[list[dict[str, t.Any]], str | None]:
+        """The app's links, or none and why the API refused them."""
         where = f"Get Linked Apps of app {bot_id}"
         try:
             answer = self._calls.call(
@@ -132,12 +145,20 @@ class AppInventory:
         except RequestFailedError as exc:
             if exc.status is None:
                 raise  # no answer after every retry: the run cannot tell what it misses
-            self.logger.warning(
-                "%s; its linked apps are not known this run (include_linked_apps, app_links)",
-                exc,
-            )
-            return []
-        return links_from_answer(bot_id, answer, self.logger)
+            return [], str(exc)
+        return links_from_answer(bot_id, answer, self.logger), None
+
+    def _warn_refused(self, refusals: list[str]) -> None:
+        # One line, however many apps: admin credentials may lack the app-scope permission.
+        if not refusals:
+            return
+        more = f" (and {counted(len(refusals) - 1, 'other app')})" if len(refusals) > 1 else ""
+        self.logger.warning(
+            "%s%s; their linked apps are not known this run (include_linked_apps, app_links; "
+            "Get Linked Apps needs the Getlinkedbotdetails API scope)",
+            refusals[0],
+            more,
+        )
 
     def link_records(self) -> list[dict[str, t.Any]]:
         """Every link of the apps the run knows: the configured ones, or the account's."""
@@ -197,6 +218,7 @@ class AppInventory:
                 return []
             rows = page.get("bots")
             rows = rows if isinstance(rows, list) else []
+            before = len(found)
             for row in rows:
                 record = app_from_bot(row) if isinstance(row, dict) else None
                 if record is not None:
@@ -204,8 +226,26 @@ class AppInventory:
             offset += len(rows)
             if not rows or page.get("availableMore") is not True:
                 break
-        self.logger.info("Get Bots: %s of the account", counted(len(found), "app"))
+            if len(found) == before:
+                # A server that ignores offset would page the same apps forever.
+                self.logger.warning(
+                    "Get Bots at offset %d sent no app not seen before while availableMore "
+                    "is true; the apps stream stops paging there",
+                    offset,
+                )
+                break
+        self._check_total(page.get("total"), len(found))
         return list(found.values())
+
+    def _check_total(self, total: object, found: int) -> None:
+        if isinstance(total, int) and not isinstance(total, bool) and total > found:
+            self.logger.warning(
+                "Get Bots: the account has %d apps (its total), the pages held %s",
+                total,
+                counted(found, "distinct app"),
+            )
+        else:
+            self.logger.info("Get Bots: %s of the account", counted(found, "app"))
 
     def app_records(self) -> list[dict[str, t.Any]]:
         """One `apps` record per app the run knows of, with whether it could be read."""

@@ -102,9 +102,19 @@ def links_from_answer(
         entries = answer.get(details_key)
         for entry in entries if isinstance(entries, list) else []:
             linked = _linked_id(entry)
-            if linked is None or linked in seen or not isinstance(entry, dict):
+            if linked is None:
+                logger.warning(
+                    "Get Linked Apps of app %s: a %s linked app without an ID, left out",
+                    parent,
+                    state,
+                )
+                continue
+            if linked in seen:
                 continue
             seen.add(linked)
+            if not isinstance(entry, dict):  # an ID alone
+                records.append(bare_link(parent, linked, state))
+                continue
             where = f"app {parent}, {state} link to {linked}"
             records.append(
                 {

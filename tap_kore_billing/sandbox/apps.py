@@ -226,15 +226,17 @@ class Inventory:
 
     # -- the answers ---------------------------------------------------------------------------
 
-    def answer(self, where: AppsRoute, query: str) -> dict[str, Any]:
+    def answer(self, where: AppsRoute, query: str, bots_offset: str = "rows") -> dict[str, Any]:
         params = parse_qs(query, keep_blank_values=True)
         if where.bot_id is None:
-            return self._bots(params)
+            return self._bots(params, bots_offset)
         return self._linked(where.bot_id, params)
 
-    def _bots(self, params: dict[str, list[str]]) -> dict[str, Any]:
-        offset = _query_int(params, "offset", 0)
+    def _bots(self, params: dict[str, list[str]], offset_counts: str) -> dict[str, Any]:
+        asked = _query_int(params, "offset", 0)
         limit = min(_query_int(params, "limit", MAX_BOTS_PAGE) or MAX_BOTS_PAGE, MAX_BOTS_PAGE)
+        # What offset means is not documented: rows, pages, or (a broken server) nothing.
+        offset = {"rows": asked, "pages": asked * limit, "ignored": 0}[offset_counts]
         shown = [app for app in self._order if not self.hidden(app.index)]
         parents: dict[str, list[dict[str, str]]] = {}
         for parent, linked in self._links(self.published):

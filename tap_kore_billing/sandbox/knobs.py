@@ -170,6 +170,7 @@ def _discrepancies(value: object) -> tuple[dict[str, Any], ...]:
 _PAGE_POLICIES = ("cap", "reject", "fail")
 _ADMIN_PATHS = ("bots", "plain", "both")
 _BUCKET_BY = ("start", "end")
+_BOTS_OFFSETS = ("rows", "pages", "ignored")
 
 KNOBS: tuple[Knob, ...] = (
     # -- the generated data ----------------------------------------------------------------
@@ -257,6 +258,13 @@ KNOBS: tuple[Knob, ...] = (
         _non_empty_str,
         "text in every app's jwtApps clientSecret; default: generated, obviously fake",
         runtime=False,
+    ),
+    Knob(
+        "bots_offset",
+        "rows",
+        _one_of(*_BOTS_OFFSETS),
+        "what Get Bots' offset counts: rows, pages, or ignored (always the first page)",
+        choices=_BOTS_OFFSETS,
     ),
     # -- paging and ranges -----------------------------------------------------------------
     Knob("max_page_size", 50, _positive_int, "rows a page holds at most"),

@@ -716,7 +716,7 @@ class Sandbox:
         self._authenticate(token, knobs)
         self._throttle(self._scope(where.bot_id, knobs), knobs)
         with self._lock:
-            answer = self._inventory.answer(where, query)
+            answer = self._inventory.answer(where, query, knobs["bots_offset"])
         return Reply(200, dumps(answer))
 
     def _serve_summary(  # noqa: PLR0917 - one call site, beside _serve_api

@@ -80,8 +80,8 @@ class KoreBillingStream(Stream, t.Generic[_Plan, _Done]):
         super().__init__(tap)
         self.kore_tap = tap
         self.apps = apps
-        # Quota holders (apps) this run skips: linked apps the credentials cannot read.
-        self.skipped_holders: set[str] = set()
+        # Apps this run skips: linked apps the credentials cannot read.
+        self.skipped_apps: set[str] = set()
         self.api = api.calls_for(self.logger)
         self.progress = RunProgress(
             self.name,
@@ -239,15 +239,15 @@ class KoreBillingStream(Stream, t.Generic[_Plan, _Done]):
 
     def _fetch_or_skip(self, plan: _Plan) -> Iterator[Records | _Done | Pause]:
         """`fetch`, except that a linked app the credentials may not read is skipped (its
-        bookmarks stay where they are) rather than ending the run."""
-        holder = t.cast("t.Any", plan).holder
+        bookmarks stay where they are) rather than ending the run; only a plan of one app can
+        be (an admin-scope summary job covers them all)."""
+        apps: list[str] = t.cast("t.Any", plan).app_ids
         try:
             yield from self.fetch(plan)
         except RequestFailedError as exc:
-            if not self.apps.may_skip(holder, exc):
+            if not self.apps.skips(apps, self.name, exc):
                 raise
-            self.skipped_holders.add(holder)
-            self.apps.refused(holder, self.name, exc)
+            self.skipped_apps.update(apps)
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         for batch in self.record_batches():

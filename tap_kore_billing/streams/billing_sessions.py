@@ -50,6 +50,10 @@ class PartitionPlan:
     def holder(self) -> str:
         return self.partition.quota_holder
 
+    @property
+    def app_ids(self) -> list[str]:
+        return [] if self.partition.bot_id == ACCOUNT_WIDE else [self.partition.bot_id]
+
 
 @dataclass(frozen=True)
 class WindowDone:
@@ -265,7 +269,7 @@ class BillingSessionsStream(KoreBillingStream[PartitionPlan, WindowDone]):
         for partition, bookmark in run.last_word(
             (plan.partition, plan.windows[-1].end)
             for plan in self._busy
-            if plan.holder not in self.skipped_holders
+            if plan.partition.bot_id not in self.skipped_apps
         ):
             self._save_bookmark(partition, bookmark)
         if not run.held_back:
@@ -297,18 +301,20 @@ class BillingSessionsStream(KoreBillingStream[PartitionPlan, WindowDone]):
     def check_connection(self) -> str:
         """One one-row request per partition over the last day."""
         window = Window(self.run_started_at - timedelta(days=1), self.run_started_at)
+        read, refused = [], []
         for partition in self.kore_partitions:
             try:
                 self._request_page(partition, window, limit=1, skip=0)
+                read.append(str(partition))
             except RequestFailedError as exc:
-                if not self.apps.may_skip(partition.quota_holder, exc):
+                if not self.apps.skips([partition.bot_id], self.name, exc):
                     raise
-                self.apps.refused(partition.bot_id, self.name, exc)
-        partitions = ", ".join(map(str, self.kore_partitions))
+                refused.append(str(partition))
         sent = self.api.requests_sent
+        skipped = f"; not readable, skipped: {', '.join(refused)}" if refused else ""
         return (
             f"{self.name} read with {self.config['api_scope']} scope at {self.api.api.url_base} "
-            f"for {partitions} ({counted(sent, 'request')})"
+            f"for {', '.join(read)}{skipped} ({counted(sent, 'request')})"
         )
 
 

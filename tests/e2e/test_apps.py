@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from helpers import START, dt, run_tap, sandbox_config
 
 from tap_kore_billing.sandbox import Sandbox
@@ -87,6 +88,34 @@ def test_bot_scope_reads_the_published_linked_apps_of_each_listed_app(tmp_path):
         (billing, "configured"),
         (draft_only, "configured"),
     }
+
+
+def test_include_linked_apps_null_is_the_default_on(tmp_path):
+    with family() as sb:
+        front, claims, billing = app_ids(sb, 1, 2, 3)
+        run = run_tap(tmp_path, sandbox_config(sb, bot_ids=[front], include_linked_apps=None))
+
+    assert run.exit_code == 0, run.stderr
+    assert {r["botId"] for r in run.records} == {front, claims, billing}
+
+
+@pytest.mark.parametrize(
+    ("offset_counts", "warning"),
+    [
+        ("pages", "the account has 120 apps (its total), the pages held 50 distinct apps"),
+        ("ignored", "sent no app not seen before while availableMore is true"),
+    ],
+)
+def test_get_bots_paging_that_does_not_advance_is_named(tmp_path, offset_counts, warning):
+    # Whether offset counts rows or pages is not documented; a server may also ignore it.
+    with family(apps=120, bots_offset=offset_counts) as sb:
+        config = sandbox_config(sb, api_scope="admin", bot_ids=[])
+        run = run_tap(tmp_path, config, streams=("apps",))
+
+    assert run.exit_code == 0, run.stderr
+    assert len(run.stream_records("apps")) == 50
+    [line] = [line for line in run.stderr.splitlines() if warning in line]
+    assert "WARNING" in line
 
 
 def test_include_linked_apps_off_reads_only_the_listed_apps(tmp_path):

@@ -64,6 +64,7 @@ COLUMNS = {
         "apptype": "VARCHAR",
         "type": "VARCHAR",
         "status": "INTEGER",
+        "defaultlanguage": "VARCHAR",
         "configuredversion": "INTEGER",
         "publishedversion": "INTEGER",
     },
@@ -76,6 +77,8 @@ LINKED = "st-30000000-0000-0000-0000-000000000003"
 SOLO = "st-40000000-0000-0000-0000-000000000004"
 BLIND_PARENT = "st-50000000-0000-0000-0000-000000000005"
 UNREADABLE = "st-60000000-0000-0000-0000-000000000006"
+QUIET_PARENT = "st-70000000-0000-0000-0000-000000000007"
+NOT_TRIED = "st-80000000-0000-0000-0000-000000000008"  # linked, never read (null)
 NAMES = {
     PARENT: "Concierge",
     OTHER_PARENT: "Front desk",
@@ -83,6 +86,8 @@ NAMES = {
     SOLO: "Support",
     BLIND_PARENT: "Sales",
     UNREADABLE: "Quotes",
+    QUIET_PARENT: "Lobby",
+    NOT_TRIED: "Archive",
 }
 DAY = datetime(2025, 3, 1)
 
@@ -141,10 +146,11 @@ def routed_account() -> dict[str, list[dict]]:
 
     PARENT 1 in the details, 4 in the summary (-3); LINKED 5 and 2 (+3): three sessions PARENT
     routed to LINKED. OTHER_PARENT 1 and 1. SOLO 2 and 2, and only a configured (unpublished)
-    link from PARENT. BLIND_PARENT 1 and 1, its linked app UNREADABLE has no rows at all.
+    link from PARENT. BLIND_PARENT 1 and 1, its linked app UNREADABLE has no rows at all;
+    QUIET_PARENT 1 and 1, its linked app NOT_TRIED was never read (include_linked_apps off).
     """
-    detail = {PARENT: 1, LINKED: 5, OTHER_PARENT: 1, SOLO: 2, BLIND_PARENT: 1}
-    billed = {PARENT: 4, LINKED: 2, OTHER_PARENT: 1, SOLO: 2, BLIND_PARENT: 1}
+    detail = {PARENT: 1, LINKED: 5, OTHER_PARENT: 1, SOLO: 2, BLIND_PARENT: 1, QUIET_PARENT: 1}
+    billed = {PARENT: 4, LINKED: 2, OTHER_PARENT: 1, SOLO: 2, BLIND_PARENT: 1, QUIET_PARENT: 1}
     sessions = [
         session(bot, DAY.replace(hour=8 + n)) for bot, count in detail.items() for n in range(count)
     ]
@@ -160,6 +166,8 @@ def routed_account() -> dict[str, list[dict]]:
             app(SOLO, "bot_ids", True),
             app(BLIND_PARENT, "get_bots", True, (UNREADABLE,)),
             app(UNREADABLE, "linked_apps", False),
+            app(QUIET_PARENT, "bot_ids", True, (NOT_TRIED,)),
+            app(NOT_TRIED, "linked_apps", None),
         ],
         "app_links": [
             link(PARENT, LINKED, "published"),
@@ -167,6 +175,7 @@ def routed_account() -> dict[str, list[dict]]:
             link(OTHER_PARENT, LINKED, "published"),
             link(PARENT, SOLO, "configured"),
             link(BLIND_PARENT, UNREADABLE, "published"),
+            link(QUIET_PARENT, NOT_TRIED, "published"),
         ],
     }
 
@@ -257,6 +266,7 @@ def test_every_family_matches_and_the_all_group_is_left_out(built):
         OTHER_PARENT: (1, 1),
         SOLO: (1, 2),
         BLIND_PARENT: (1, 1),
+        QUIET_PARENT: (1, 1),
     }
     assert {bot for bot, *_ in families} == set(conversations)
     assert {unit for *_, unit in families} == set(UNITS)
@@ -274,17 +284,26 @@ def test_an_app_without_published_links_is_its_own_family(built):
     )
 
 
-def test_a_family_with_an_unreadable_member_is_incomplete(built):
+def test_a_family_with_a_member_not_read_is_incomplete(built):
     _, _, _, families = built
     complete = {bot: row["complete"] for (bot, *_), row in families.items()}
-    assert complete == {PARENT: True, OTHER_PARENT: True, SOLO: True, BLIND_PARENT: False}
+    assert complete == {
+        PARENT: True,
+        OTHER_PARENT: True,
+        SOLO: True,
+        BLIND_PARENT: False,  # its linked app was refused
+        QUIET_PARENT: False,  # its linked app was never tried
+    }
 
 
 def test_the_per_app_reconciliation_names_the_apps(built):
     _, _, apps, _ = built
     names = {bot: row["app_name"] for (bot, *_), row in apps.items()}
     assert names == {
-        **{bot: NAMES[bot] for bot in (PARENT, OTHER_PARENT, LINKED, SOLO, BLIND_PARENT)},
+        **{
+            bot: NAMES[bot]
+            for bot in (PARENT, OTHER_PARENT, LINKED, SOLO, BLIND_PARENT, QUIET_PARENT)
+        },
         "ALL": None,
     }
 

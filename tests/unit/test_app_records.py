@@ -80,3 +80,13 @@ def test_an_app_that_links_nothing_may_leave_the_lists_out(caplog):
         (link,) = links_from_answer("st-p", odd, LOG)
     assert link["publishedVersion"] is None
     assert "publishedVersion" in caplog.text
+
+
+def test_a_linked_app_given_as_an_id_is_kept_and_one_without_an_id_is_named(caplog):
+    answer = {"publishedLinkedApps": ["st-x", {"name": "No ID"}]}
+    with caplog.at_level(logging.WARNING):
+        links = links_from_answer("st-p", answer, LOG)
+    assert [(r["linkedBotId"], r["state"], r["name"]) for r in links] == [
+        ("st-x", "published", None)
+    ]
+    assert "without an ID" in caplog.text

@@ -14,9 +14,9 @@
     granularity, period and unit. summary_count is null only when no member has a value.
   - status follows the per-app rules: `open` while the period is open, else `match` when the
     family's difference is 0, else `mismatch`.
-  - complete is false when a member app (by link, whether or not it has rows) has
-    billing_readable = false in the apps stream: the credentials could not read its billing
-    data, so the family's numbers lack it.
+  - complete is false when a member app (by link, whether or not it has rows) was not read:
+    billing_readable false (refused) or null (not tried) in the apps stream, so the family's
+    numbers lack it.
 -#}
 {%- set all_apps_bot_ids = var('all_apps_bot_ids', ['ALL']) -%}
 
@@ -78,7 +78,15 @@ families as (
 completeness as (
     select
         families.family_bot_id,
-        sum(case when app_names.billing_readable = false then 1 else 0 end) as unreadable_apps
+        -- Not read (false: refused; null: not tried, e.g. include_linked_apps off) is not
+        -- complete; an app the apps stream does not list cannot be judged and is left out.
+        sum(
+            case
+                when app_names.bot_id is not null and app_names.billing_readable is null then 1
+                when app_names.billing_readable = false then 1
+                else 0
+            end
+        ) as unreadable_apps
     from families
     left join app_names
         on families.bot_id = app_names.bot_id
