@@ -521,7 +521,9 @@ def quota_section(workdir: Path, secret: str, quick: bool, case: QuotaCase) -> N
         expected = emu.info["visible_sessions"]
         out.unlink()
     by_holder: dict[str, int] = stats["by_holder"]
-    holders = ["account"] if case.scope == "admin" else emu.info["bot_ids"]
+    # In admin scope with bot_ids, each app's one Get Linked Apps call is app scope.
+    bot_ids = emu.info["bot_ids"]
+    holders = ["account", *bot_ids] if case.scope == "admin" else bot_ids
     if sorted(by_holder) != sorted(holders):
         raise BenchError(f"unexpected quota holders in the emulator's stats: {by_holder}")
     # Quotas are independent per holder: the slowest bounds the run. Its R-th request may go

@@ -18,7 +18,6 @@ from http import HTTPStatus
 
 from tap_kore_billing.api_errors import RequestFailedError
 from tap_kore_billing.app_records import app_from_bot, bare_app, links_from_answer
-from tap_kore_billing.concurrency import FLOOR
 from tap_kore_billing.partitions import ACCOUNT_WIDE, distinct
 from tap_kore_billing.words import counted
 
@@ -31,7 +30,6 @@ GET_BOTS_PATH = "/api/public/bots?offset={offset}&limit={limit}"
 GET_BOTS_LIMIT = 50  # the documented maximum
 LINKED_APPS_PATH = "/api/1.1/public/bot/{bot_id}/universalbot/link?language=en"
 ACCOUNT_HOLDER = "account"
-LOOKUP_WORKERS = FLOOR  # links lookups at once, no more than the scheduler's least
 
 
 class AppInventory:
@@ -42,7 +40,9 @@ class AppInventory:
         self.configured = distinct(config.get("bot_ids"))
         # Unset or null: the documented default, on.
         self.include_linked = config.get("include_linked_apps") is not False
-        self._workers = max(1, min(LOOKUP_WORKERS, int(config.get("max_workers") or 1)))
+        # One lookup per app and none of them waits for a quota: as many at once as allowed,
+        # so the billing reads start within a round trip or two.
+        self._workers = max(1, int(config.get("max_workers") or 1))
         self.logger = logger
         self._calls = api.calls_for(logger)
         self._lock = threading.Lock()
