@@ -21,7 +21,7 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy tap_kore_billing tests benchmarks scripts
 
-## test: set up, lint, and run the whole test suite (about 10 minutes on 2 cores)
+## test: set up, lint, and run the whole test suite (about 14 minutes on 2 cores)
 test: lint
 	$(BIN)/python -m pytest
 
