@@ -24,6 +24,30 @@ MELTANO = str(Path(sys.executable).parent / "meltano")
 PG: dict[str, t.Any] = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "test"}
 START = "2024-01-01T00:00:00Z"
 SESSIONS = ("billing_sessions",)  # select only this stream, where request counts matter
+# target-duckdb's tables for the billing streams: the tap's names lower-cased, UTC timestamps.
+SESSION_COLUMNS = {
+    "billingsessionid": "VARCHAR",
+    "botid": "VARCHAR",
+    "channel": "VARCHAR",
+    "koreuserid": "VARCHAR",
+    "channeluserid": "VARCHAR",
+    "billingsessiontype": "VARCHAR",
+    "conversationsessionid": "VARCHAR",
+    "conversationsessionstartdatetime": "TIMESTAMP",
+    "conversationsessionenddatetime": "TIMESTAMP",
+    "billingsessionstartdatetime": "TIMESTAMP",
+    "billingsessionenddatetime": "TIMESTAMP",
+}
+SUMMARY_COLUMNS = {
+    "botid": "VARCHAR",
+    "granularity": "VARCHAR",
+    "periodstart": "TIMESTAMP",
+    "requests": "BIGINT",
+    "sessions": "BIGINT",
+    "conversations": "BIGINT",
+    "alert_notifications": "BIGINT",
+    "proactive_notifications": "BIGINT",
+}
 # Everything every tap run printed, so one check can prove no secret ever reached the output.
 CAPTURED_OUTPUT: list[str] = []
 SECRETS_SEEN: set[str] = set()
@@ -223,3 +247,22 @@ def tap_env(sb: Sandbox, **overrides: str) -> dict[str, str]:
         "TAP_KORE_BILLING_SUMMARY_POLL_SECONDS": "0.05",
     }
     return {**env, **overrides}
+
+
+def postgres_pipeline_env(load_schema: str, models_schema: str) -> dict[str, str]:
+    """The PostgreSQL loader and dbt-postgres, as a user sets them: PG* variables and
+    DBT_POSTGRES_*, the loader's tables in `load_schema`, the models in `models_schema`."""
+    return {
+        "PGHOST": PG["host"],
+        "PGPORT": str(PG["port"]),
+        "PGUSER": PG["user"],
+        "PGPASSWORD": "unused-with-trust-auth",
+        "PGDATABASE": PG["dbname"],
+        "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": load_schema,
+        "DBT_POSTGRES_HOST": PG["host"],
+        "DBT_POSTGRES_PORT": str(PG["port"]),
+        "DBT_POSTGRES_USER": PG["user"],
+        "DBT_POSTGRES_PASSWORD": "unused-with-trust-auth",
+        "DBT_POSTGRES_DBNAME": PG["dbname"],
+        "DBT_POSTGRES_SCHEMA": models_schema,
+    }

@@ -19,37 +19,23 @@ import duckdb
 import psycopg
 import pytest
 import yaml
-from helpers import PG, ROOT, SECRETS_SEEN, postgres_or_skip, run_meltano, tap_env
+from helpers import (
+    PG,
+    ROOT,
+    SECRETS_SEEN,
+    SESSION_COLUMNS,
+    SUMMARY_COLUMNS,
+    postgres_or_skip,
+    postgres_pipeline_env,
+    run_meltano,
+    tap_env,
+)
 
 from tap_kore_billing.sandbox import Sandbox
 
 UTC = timezone.utc
 MODELS = "analytics"  # the utilities' default schema for the models
 
-# target-duckdb's tables for the two streams: the tap's names lower-cased, UTC timestamps.
-SESSION_COLUMNS = {
-    "billingsessionid": "VARCHAR",
-    "botid": "VARCHAR",
-    "channel": "VARCHAR",
-    "koreuserid": "VARCHAR",
-    "channeluserid": "VARCHAR",
-    "billingsessiontype": "VARCHAR",
-    "conversationsessionid": "VARCHAR",
-    "conversationsessionstartdatetime": "TIMESTAMP",
-    "conversationsessionenddatetime": "TIMESTAMP",
-    "billingsessionstartdatetime": "TIMESTAMP",
-    "billingsessionenddatetime": "TIMESTAMP",
-}
-SUMMARY_COLUMNS = {
-    "botid": "VARCHAR",
-    "granularity": "VARCHAR",
-    "periodstart": "TIMESTAMP",
-    "requests": "BIGINT",
-    "sessions": "BIGINT",
-    "conversations": "BIGINT",
-    "alert_notifications": "BIGINT",
-    "proactive_notifications": "BIGINT",
-}
 UNITS = ("sessions", "conversations", "alert_notifications", "proactive_notifications")
 
 APP_A, APP_B = "st-aaaaaaaa-0000-0000-0000-000000000001", "st-bbbbbbbb-0000-0000-0000-000000000002"
@@ -351,18 +337,7 @@ def test_postgres_pipeline_flags_exactly_the_injected_discrepancies(tmp_path, pg
             "TAP_KORE_BILLING_START_DATE": days[0].isoformat(),
             "TAP_KORE_BILLING_REQUESTS_PER_MINUTE": "100000",
             "TAP_KORE_BILLING_SUMMARY_POLL_SECONDS": "0.05",
-            "PGHOST": PG["host"],
-            "PGPORT": str(PG["port"]),
-            "PGUSER": PG["user"],
-            "PGPASSWORD": "unused-with-trust-auth",
-            "PGDATABASE": PG["dbname"],
-            "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": load_schema,
-            "DBT_POSTGRES_HOST": PG["host"],
-            "DBT_POSTGRES_PORT": str(PG["port"]),
-            "DBT_POSTGRES_USER": PG["user"],
-            "DBT_POSTGRES_PASSWORD": "unused-with-trust-auth",
-            "DBT_POSTGRES_DBNAME": PG["dbname"],
-            "DBT_POSTGRES_SCHEMA": models_schema,
+            **postgres_pipeline_env(load_schema, models_schema),
         }
         run_meltano(["install", "tap-kore-billing", "target-postgres", "dbt-postgres"], tmp_path)
         run_meltano(

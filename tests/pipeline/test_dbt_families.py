@@ -16,34 +16,13 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from helpers import run_meltano
+from helpers import SESSION_COLUMNS, SUMMARY_COLUMNS, run_meltano
 
 MODELS = "analytics"
 # The tables target-duckdb writes for the four streams (the tap's names lower-cased).
 COLUMNS = {
-    "billing_sessions": {
-        "billingsessionid": "VARCHAR",
-        "botid": "VARCHAR",
-        "channel": "VARCHAR",
-        "koreuserid": "VARCHAR",
-        "channeluserid": "VARCHAR",
-        "billingsessiontype": "VARCHAR",
-        "conversationsessionid": "VARCHAR",
-        "conversationsessionstartdatetime": "TIMESTAMP",
-        "conversationsessionenddatetime": "TIMESTAMP",
-        "billingsessionstartdatetime": "TIMESTAMP",
-        "billingsessionenddatetime": "TIMESTAMP",
-    },
-    "billing_usage_summary": {
-        "botid": "VARCHAR",
-        "granularity": "VARCHAR",
-        "periodstart": "TIMESTAMP",
-        "requests": "BIGINT",
-        "sessions": "BIGINT",
-        "conversations": "BIGINT",
-        "alert_notifications": "BIGINT",
-        "proactive_notifications": "BIGINT",
-    },
+    "billing_sessions": SESSION_COLUMNS,
+    "billing_usage_summary": SUMMARY_COLUMNS,
     "apps": {
         "botid": "VARCHAR",
         "name": "VARCHAR",

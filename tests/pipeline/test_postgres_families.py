@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 
 import psycopg
 import pytest
-from helpers import PG, SECRETS_SEEN, postgres_or_skip, run_meltano
+from helpers import PG, SECRETS_SEEN, postgres_or_skip, postgres_pipeline_env, run_meltano
 
 from tap_kore_billing.sandbox import Sandbox
 
@@ -38,7 +38,6 @@ def busy_day(sb: Sandbox, bot_id: str, at_least: int) -> str:
 
 
 def environment(sb: Sandbox, parent: str, start: str, schemas: tuple[str, str]) -> dict:
-    load_schema, models_schema = schemas
     return {
         "TAP_KORE_BILLING_API_URL": sb.url,
         "TAP_KORE_BILLING_CLIENT_ID": sb.client_id,
@@ -49,18 +48,7 @@ def environment(sb: Sandbox, parent: str, start: str, schemas: tuple[str, str]) 
         "TAP_KORE_BILLING_START_DATE": start,
         "TAP_KORE_BILLING_REQUESTS_PER_MINUTE": "100000",
         "TAP_KORE_BILLING_SUMMARY_POLL_SECONDS": "0.05",
-        "PGHOST": PG["host"],
-        "PGPORT": str(PG["port"]),
-        "PGUSER": PG["user"],
-        "PGPASSWORD": "unused-with-trust-auth",
-        "PGDATABASE": PG["dbname"],
-        "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": load_schema,
-        "DBT_POSTGRES_HOST": PG["host"],
-        "DBT_POSTGRES_PORT": str(PG["port"]),
-        "DBT_POSTGRES_USER": PG["user"],
-        "DBT_POSTGRES_PASSWORD": "unused-with-trust-auth",
-        "DBT_POSTGRES_DBNAME": PG["dbname"],
-        "DBT_POSTGRES_SCHEMA": models_schema,
+        **postgres_pipeline_env(*schemas),
     }
 
 
