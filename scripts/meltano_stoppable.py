@@ -71,7 +71,9 @@ def main(argv: list[str]) -> int:
     if meltano is None:
         print("meltano_stoppable: no `meltano` next to this Python or on PATH", file=sys.stderr)
         return 127
-    process = subprocess.Popen([meltano, *argv], start_new_session=True)
+    # Tells the tap that a stop keeps its state (its last line says so).
+    environment = {**os.environ, "KORE_BILLING_STOPPABLE_WRAPPER": "1"}
+    process = subprocess.Popen([meltano, *argv], start_new_session=True, env=environment)
     stopped_by: list[int] = []
 
     def stop(signum: int, _frame: FrameType | None) -> None:

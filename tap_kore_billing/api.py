@@ -13,6 +13,7 @@ import threading
 import time
 import typing as t
 from dataclasses import dataclass
+from functools import cached_property
 from http import HTTPStatus
 from urllib.parse import urlparse
 
@@ -73,11 +74,9 @@ class KoreApi:
         self.url_base = str(config["api_url"]).rstrip("/")
         self.host = urlparse(self.url_base).netloc
         self.user_agent = user_agent
-        self.auth = KoreJWTAuth(
-            client_id=config.get("client_id"),
-            client_secret=config.get("client_secret"),
-            auth_token=config.get("auth_token"),
-        )
+        self._credentials = {
+            name: config.get(name) for name in ("client_id", "client_secret", "auth_token")
+        }
         self.requests_per_minute = int(config["requests_per_minute"])
         self.requests_per_hour = int(config["requests_per_hour"])
         self.limiter = RollingLimiter(
@@ -89,6 +88,12 @@ class KoreApi:
         # Set by `--test`: a connection check should answer in seconds, not after retries.
         self.checking_connection = False
         self._sessions = threading.local()
+
+    @cached_property
+    def auth(self) -> KoreJWTAuth:
+        """Built at the first request, so discovery (whose catalog does not depend on the
+        account) works before any credential is set."""
+        return KoreJWTAuth(**self._credentials)
 
     @property
     def timeout(self) -> float:
@@ -180,9 +185,10 @@ class ApiCalls:
                 return self.call(method, path, body, holder, where=where, probe=probe)
             raise RequestFailedError(f"request failed: {where}: {describe_failure(exc)}") from exc
         except (RetriableAPIError, requests.RequestException) as exc:
+            seconds = time.monotonic() - self._call.started
             raise RequestFailedError(
-                f"request failed after {counted(self._call.tries, 'try')}: {where}: "
-                f"{describe_failure(exc)}"
+                f"request failed after {counted(self._call.tries, 'try')} in {seconds:.0f} s: "
+                f"{where}: {describe_failure(exc)}"
             ) from exc
 
     def once(
@@ -259,13 +265,15 @@ class ApiCalls:
             reason = f"HTTP {response.status_code} from {self.api.host}"
         else:
             reason = f"{network_cause(cause)}, a {type(cause).__name__}"
-        self.logger.warning(
-            "Retrying in %.2f s after %s (try %d of %d next)",
-            wait,
-            reason,
-            next_try,
-            self.api.max_tries,
-        )
+        if is_connect_failure(cause) and not self.api.checking_connection:
+            # Given up by time, not by count: "of 8" would promise tries that never come.
+            plan = (
+                f"try {next_try} next; a host that answers nothing is given up "
+                f"{UNREACHABLE_GIVE_UP_SECONDS:.0f} s after the first try"
+            )
+        else:
+            plan = f"try {next_try} of {self.api.max_tries} next"
+        self.logger.warning("Retrying in %.2f s after %s (%s)", wait, reason, plan)
 
     def pause_before_retry(self, cause: BaseException, attempt: int) -> None:
         """Wait as a retry after failed try `attempt` (0-based) would, counted and logged."""

@@ -38,6 +38,7 @@ class RunProgress:
         holders: int,
         requests_per_second: float,
         requests_sent: Callable[[], int],
+        notes: dict[str, str] | None = None,
         every: float = PROGRESS_EVERY_SECONDS,
     ) -> None:
         self._stream = stream
@@ -52,8 +53,15 @@ class RunProgress:
         self.records = 0
         self.windows_done = 0
         self.partitions: dict[str, Tally] = {}
+        # Per partition, what the run set out to read (its range and bookmark).
+        self._notes = dict(notes or {})
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._report, name="kore-progress", daemon=True)
+
+    @classmethod
+    def idle(cls, stream: str, logger: logging.Logger) -> RunProgress:
+        """A stream's progress before its run has planned any work."""
+        return cls(stream, logger, windows=0, holders=0, requests_per_second=0, requests_sent=int)
 
     def __enter__(self) -> RunProgress:
         self._thread.start()
@@ -92,21 +100,31 @@ class RunProgress:
         return text
 
     def seconds_left(self, done: int, sent: int) -> float | None:
-        """Windows left times the requests a window has taken so far, spread over the quota
-        holders at their sustained pace (the hourly limit included)."""
-        if not done or self._pace <= 0:
+        """The requests still to send, spread over the quota holders at their sustained pace
+        (the hourly limit included). Still to send: every window at the requests a finished
+        window took, less those already sent, the finished windows' and the ones in flight.
+        Each request sent lowers it by one while windows keep their size, so the estimate
+        does not grow while the pace holds."""
+        with self._lock:
+            finished = sum(tally.requests for tally in self.partitions.values())
+        if not done or not finished or self._pace <= 0:
             return None
-        remaining = (self._windows - done) * sent / done
+        remaining = max(self._windows * finished / done - sent, 0.0)
         return remaining / (self._holders * self._pace)
 
     def log_partitions(self) -> None:
-        for partition, tally in sorted(self.partitions.items()):
+        """One line per partition: what it read and what that cost."""
+        for partition in sorted(set(self.partitions) | set(self._notes)):
+            tally = self.partitions.get(partition, Tally())
+            note = self._notes.get(partition)
             self._logger.info(
-                "Partition %s: %s, %s in %s",
+                "Stream %s, partition %s: %s, %s in %s%s",
+                self._stream,
                 partition,
                 counted(tally.records, "record"),
                 counted(tally.requests, "request"),
                 counted(tally.windows, "window"),
+                f"; {note}" if note else "",
             )
 
     def _report(self) -> None:

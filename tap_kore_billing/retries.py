@@ -13,10 +13,11 @@ if t.TYPE_CHECKING:
 MAX_RETRY_AFTER_SECONDS = 3600.0  # the hourly quota rolls within an hour
 MAX_BACKOFF_SECONDS = 300.0
 JITTER_FRACTION = 0.1  # spreads retries of parallel workers without changing the wait much
-# A host that refuses every connection (or does not exist) is given this long, about a
-# restart's or a failover's worth, before the run fails: a wrong api_url must not cost the
-# minutes the full retry_attempts would.
-UNREACHABLE_GIVE_UP_SECONDS = 60.0
+# A host that refuses every connection (or does not exist) gets retries for this long from
+# the first try (a resolver or a load balancer can hiccup), then the run fails on the next
+# failed try: about 15 s with the default delays. A mistyped api_url must not cost the minutes
+# the full retry_attempts would; a host down for longer is a failed run to retry later.
+UNREACHABLE_GIVE_UP_SECONDS = 10.0
 # A connection test's tries, timeout and longest wait: it answers within about a minute.
 CHECK_TRIES = 3
 CHECK_TIMEOUT_SECONDS = 20.0

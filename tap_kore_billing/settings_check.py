@@ -35,11 +35,15 @@ LOOPBACK_HOSTS = {"localhost"}
 
 
 def check_settings(
-    config: dict[str, t.Any], schema: dict[str, t.Any], logger: logging.Logger
+    config: dict[str, t.Any],
+    schema: dict[str, t.Any],
+    logger: logging.Logger,
+    *,
+    announce: bool = True,
 ) -> list[str]:
     """Type `config`'s values in place, fill in defaults (as the SDK's validator does) and
-    return every problem, each once; warn of names that are not settings. With no problem,
-    log the settings in effect (secrets hidden)."""
+    return every problem, each once; warn of names that are not settings. With no problem
+    and `announce`, log the settings in effect (secrets hidden)."""
     properties = schema["properties"]
     errors = coerce_settings(config, properties)
     errors += [_plain_words(error) for error in JSONSchemaValidator(schema).iter_errors(config)]
@@ -51,7 +55,7 @@ def check_settings(
             name,
             f" (did you mean `{close[0]}`?)" if close else "",
         )
-    if not errors:
+    if not errors and announce:
         _warn_of_a_future_start(config, logger)
         shown = {
             name: "(set)" if name in SECRET_SETTINGS and value else value
@@ -187,6 +191,12 @@ def _plain_words(error: ValidationError) -> str:  # noqa: PLR0911 - one sentence
 def _as_json(value: object) -> object:
     # The SDK reads fractions in a config file as Decimal: show them as the numbers they are.
     return float(value) if isinstance(value, Decimal) else str(value)
+
+
+def named_settings(errors: list[str]) -> set[str]:
+    """The settings these problems are about (each sentence starts by naming one)."""
+    found = (re.match(r"settings? `([^`.]+)", error) for error in errors)
+    return {match.group(1) for match in found if match}
 
 
 def _one_per_setting(errors: list[str]) -> list[str]:

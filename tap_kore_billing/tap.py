@@ -15,7 +15,11 @@ from tap_kore_billing.api import KoreApi
 from tap_kore_billing.app_inventory import AppInventory
 from tap_kore_billing.errors import TapKoreBillingError
 from tap_kore_billing.settings import SETTINGS_SCHEMA
-from tap_kore_billing.settings_check import check_settings, environment_settings
+from tap_kore_billing.settings_check import (
+    check_settings,
+    environment_settings,
+    named_settings,
+)
 from tap_kore_billing.signals import on_stop_signals
 from tap_kore_billing.streams import (
     AppLinksStream,
@@ -31,11 +35,23 @@ if t.TYPE_CHECKING:
     from singer_sdk.streams import Stream
 
 ENV_PREFIX = "TAP_KORE_BILLING_"
+# Stand-ins for the settings that name an account, so that discovery checks every other value.
+ACCOUNT_PLACEHOLDERS: dict[str, t.Any] = {
+    "start_date": "2000-01-01T00:00:00Z",
+    "client_id": "discovery-needs-no-account",
+    "client_secret": "discovery-needs-no-account",
+    "bot_ids": ["st-discovery-needs-no-account"],
+}
 
 
-def _not_the_sdks_env_line(record: logging.LogRecord) -> bool:
+def _not_the_sdks_own_lines(record: logging.LogRecord) -> bool:
     # The tap reads the environment itself (and says so); the SDK would say it skipped it.
-    return not str(record.msg).startswith("Skipping parse of env var settings")
+    # Discovery needs no setting (the catalog is the same for every account): the SDK's
+    # "Config validation failed" would alarm a user who has not set credentials yet, and a
+    # run that needs them names each missing one itself.
+    return not str(record.msg).startswith(
+        ("Skipping parse of env var settings", "Config validation failed")
+    )
 
 
 class TapKoreBilling(Tap):
@@ -67,19 +83,45 @@ class TapKoreBilling(Tap):
         """Settings are typed and checked here, before the SDK sees them: every problem is
         named at once, in plain words (the SDK's parser stops at the first, with a bare
         ValueError)."""
-        if _not_the_sdks_env_line not in self.logger.filters:
-            self.logger.addFilter(_not_the_sdks_env_line)
+        if _not_the_sdks_own_lines not in self.logger.filters:
+            self.logger.addFilter(_not_the_sdks_own_lines)
         settings = dict(config or {})
         if parse_env_config:
-            self.logger.info("Reading settings from %s* environment variables", ENV_PREFIX)
+            if validate_config:
+                self.logger.info("Reading settings from %s* environment variables", ENV_PREFIX)
             settings.update(environment_settings(self.settings_schema(), ENV_PREFIX))
-        errors = check_settings(settings, self.settings_schema(), self.logger)
-        if errors and validate_config:
+        if validate_config:
+            errors = check_settings(settings, self.settings_schema(), self.logger)
+        else:
+            settings, errors = self._check_for_discovery(settings), []
+        if errors:
             raise ConfigValidationError(
                 "Config validation failed", errors=errors, schema=self.config_jsonschema
             )
         super().__init__(config=settings, validate_config=validate_config, **kwargs)
         on_stop_signals(self.logger, self._write_last_state)
+
+    def _check_for_discovery(self, settings: dict[str, t.Any]) -> dict[str, t.Any]:
+        """Discovery (`--discover`, `meltano select --list`, and Meltano before every run)
+        needs no account, and its catalog depends on no value of ours: settings that name an
+        account may be missing, and a bad value falls back to its default here (the sync names
+        it, with the others). Nothing is announced, so a `meltano run` shows the settings once."""
+        absent = {
+            name: value
+            for name, value in ACCOUNT_PLACEHOLDERS.items()
+            if settings.get(name) in (None, "", [])
+        }
+        if settings.get("auth_token"):
+            absent.pop("client_id", None)
+            absent.pop("client_secret", None)
+        checked = {**settings, **absent}
+        errors = check_settings(checked, self.settings_schema(), self.logger, announce=False)
+        properties = self.settings_schema()["properties"]
+        for name in named_settings(errors):
+            checked.pop(name, None)
+            if "default" in properties.get(name, {}):
+                checked[name] = properties[name]["default"]
+        return {name: value for name, value in checked.items() if name not in absent}
 
     @classmethod
     def settings_schema(cls) -> dict[str, t.Any]:

@@ -26,9 +26,11 @@ def _no_secret_in_any_output():
 
 @pytest.fixture(scope="module")
 def sandbox():
-    """A seeded emulator with a few apps, a 50-row page cap and unordered results."""
+    """A seeded emulator with a few apps, a 50-row page cap, unordered results and some rows
+    with fields the API does not document."""
     with Sandbox(
         seed=7,
+        extra_field_fraction=0.1,
         apps=2,
         sessions=1500,
         start=dt(START),

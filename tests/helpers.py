@@ -106,11 +106,12 @@ def run_tap(
     args: tuple[str, ...] = (),
     timeout: float = 300,
     streams: tuple[str, ...] | None = None,
+    log_level: str = "INFO",
 ) -> TapRun:
     """Run the console script the way Meltano does and parse what it printed.
 
     `streams` selects some streams (as Meltano's `select` does, through a catalog); by
-    default every stream runs.
+    default every stream runs. `log_level` DEBUG adds a line per window.
     """
     for key in ("client_secret", "auth_token"):
         if config.get(key):
@@ -126,7 +127,8 @@ def run_tap(
         state_path = tmp_path / f"state-{len(CAPTURED_OUTPUT)}.json"
         state_path.write_text(json.dumps(state))
         command += ["--state", str(state_path)]
-    env = {**os.environ, "TAP_KORE_BILLING_LOGLEVEL": os.environ.get("TEST_TAP_LOG_LEVEL", "INFO")}
+    level = os.environ.get("TEST_TAP_LOG_LEVEL", log_level)
+    env = {**os.environ, "TAP_KORE_BILLING_LOGLEVEL": level}
     done = subprocess.run(
         command, capture_output=True, text=True, timeout=timeout, env=env, check=False
     )

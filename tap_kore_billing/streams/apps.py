@@ -8,6 +8,8 @@ from importlib import resources
 
 from singer_sdk import SchemaDirectory, Stream, StreamSchema
 
+from tap_kore_billing.words import counted
+
 if t.TYPE_CHECKING:
     from collections.abc import Iterable
 
@@ -38,7 +40,7 @@ class AppsStream(_InventoryStream):
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         records = self.apps.app_records()
-        self.logger.info("Stream %s done: %d apps", self.name, len(records))
+        self.logger.info("Stream %s done: %s", self.name, counted(len(records), "app"))
         return records
 
 
@@ -50,5 +52,5 @@ class AppLinksStream(_InventoryStream):
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         records = self.apps.link_records()
-        self.logger.info("Stream %s done: %d links", self.name, len(records))
+        self.logger.info("Stream %s done: %s", self.name, counted(len(records), "link"))
         return records

@@ -82,15 +82,10 @@ class KoreBillingStream(Stream, t.Generic[_Plan, _Done]):
         self.apps = apps
         # Apps this run skips: linked apps the credentials cannot read.
         self.skipped_apps: set[str] = set()
+        # Per partition, what this run sets out to read (for its one INFO line at the end).
+        self.plan_notes: dict[str, str] = {}
         self.api = api.calls_for(self.logger)
-        self.progress = RunProgress(
-            self.name,
-            self.logger,
-            windows=0,
-            holders=0,
-            requests_per_second=0,
-            requests_sent=lambda: 0,
-        )  # replaced by each run's
+        self.progress = RunProgress.idle(self.name, self.logger)  # replaced by each run's
         self.logger.addFilter(_drop_replaced_sdk_lines)
 
     # --- what each stream says ----------------------------------------------------------------
@@ -222,6 +217,7 @@ class KoreBillingStream(Stream, t.Generic[_Plan, _Done]):
             holders=len({t.cast("t.Any", plan).holder for plan in plans}),
             requests_per_second=min(api.requests_per_minute / 60, api.requests_per_hour / 3600),
             requests_sent=lambda: self.api.requests_sent,
+            notes=self.plan_notes,
         )
         records = 0
         with self.progress:

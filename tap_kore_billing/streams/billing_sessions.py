@@ -105,12 +105,13 @@ class BillingSessionsStream(KoreBillingStream[PartitionPlan, WindowDone]):
     def plan_work(self) -> list[PartitionPlan]:
         plans = [self._plan(partition) for partition in self.kore_partitions]
         for plan in plans:
-            self.logger.info(
+            self.logger.debug(
                 "Partition %s: bookmark %s; reading %s",
                 plan.partition,
                 plan.bookmark.describe(),
                 _describe_windows(plan.windows),
             )
+            self.plan_notes[str(plan.partition)] = _describe_plan(plan)
         self._run = RunBookmarks(
             {plan.partition: plan.bookmark for plan in plans},
             run_started_at=self.run_started_at,
@@ -250,7 +251,7 @@ class BillingSessionsStream(KoreBillingStream[PartitionPlan, WindowDone]):
             self._save_bookmark(partition, moved)
         self._windows_done[partition] += 1
         self.progress.window_done(str(partition), records=rows.written, requests=event.requests)
-        self.logger.info(
+        self.logger.debug(
             "Partition %s window %d/%d %s: %s, %s, %.1f s "
             "(skipped: %d repeated, %d ending outside start_date..end_date)",
             partition,
@@ -316,6 +317,13 @@ class BillingSessionsStream(KoreBillingStream[PartitionPlan, WindowDone]):
             f"{self.name} read with {self.config['api_scope']} scope at {self.api.api.url_base} "
             f"for {', '.join(read)}{skipped} ({counted(sent, 'request')})"
         )
+
+
+def _describe_plan(plan: PartitionPlan) -> str:
+    if not plan.windows:
+        return f"nothing to read (bookmark {plan.bookmark.describe()})"
+    span = Window(plan.windows[0].start, plan.windows[-1].end)
+    return f"read {span} (bookmark {plan.bookmark.describe()})"
 
 
 def _describe_windows(windows: list[Window]) -> str:

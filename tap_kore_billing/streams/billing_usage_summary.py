@@ -31,13 +31,13 @@ from tap_kore_billing.usage_summary import (
     plan_summary_windows,
     request_range,
 )
+from tap_kore_billing.windows import Window
 from tap_kore_billing.words import counted
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
 
     from tap_kore_billing.parallel import Pause
-    from tap_kore_billing.windows import Window
 
 REPLICATION_KEY = "periodStart"
 
@@ -126,14 +126,13 @@ class BillingUsageSummaryStream(KoreBillingStream[SummaryPlan, JobDone]):
         plans = []
         for group in groups:
             plan = self._plan(group)
+            bookmarks = ", ".join(b.isoformat() if b else "none" for b in plan.bookmarks)
             if plan.windows:
                 plans.append(plan)
+                span = Window(plan.windows[0].start, plan.windows[-1].end)
+                self.plan_notes[str(plan)] = f"asked {span} (bookmark {bookmarks})"
             else:
-                self.logger.info(
-                    "Usage summary partition %s: nothing to ask (bookmark %s)",
-                    plan,
-                    ", ".join(b.isoformat() if b else "none" for b in plan.bookmarks),
-                )
+                self.plan_notes[str(plan)] = f"nothing to ask (bookmark {bookmarks})"
         self._partitions = sum(len(plan.partitions) for plan in plans)
         return plans
 
@@ -233,7 +232,7 @@ class BillingUsageSummaryStream(KoreBillingStream[SummaryPlan, JobDone]):
         done_here = self._done_per_plan[id(event.plan)] = (
             self._done_per_plan.get(id(event.plan), 0) + 1
         )
-        self.logger.info(
+        self.logger.debug(
             "Usage summary partition %s window %d/%d %s: %s (%d outside the window "
             "skipped), job %s, %s, %.1f s; %s so far",
             event.plan,

@@ -10,7 +10,17 @@ import socket
 import subprocess
 import sys
 
-from helpers import SESSIONS, catalog_selecting, run_tap, sandbox_config, unreachable_config
+from helpers import (
+    SESSIONS,
+    START,
+    catalog_selecting,
+    dt,
+    run_tap,
+    sandbox_config,
+    unreachable_config,
+)
+
+from tap_kore_billing.sandbox import Sandbox
 
 SUMMARY = ("billing_usage_summary",)
 
@@ -47,7 +57,9 @@ def test_a_partition_entry_of_another_shape_is_named_and_not_carried_on(sandbox,
 
 
 def test_usage_summary_windows_are_numbered_per_app(sandbox, tmp_path):
-    run = run_tap(tmp_path, sandbox_config(sandbox, window_days=30), streams=SUMMARY)
+    run = run_tap(
+        tmp_path, sandbox_config(sandbox, window_days=30), streams=SUMMARY, log_level="DEBUG"
+    )
     assert run.exit_code == 0, run.stderr[-2000:]
     numbers: dict[str, list[tuple[int, int]]] = {}
     for match in re.finditer(r"Usage summary partition (\S+) window (\d+)/(\d+)", run.stderr):
@@ -106,5 +118,86 @@ def test_a_failed_connection_test_leaves_no_file_open(tmp_path):
     env = {**os.environ, "PYTHONWARNINGS": "default"}
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60, check=False)
     assert done.returncode == 1
-    assert "request failed after 1 try:" in done.stderr
+    assert "request failed after 1 try in 0 s:" in done.stderr
     assert "ResourceWarning" not in done.stderr
+
+
+def info_lines(stderr: str) -> list[str]:
+    """The tap's own INFO lines (the SDK's METRIC lines aside)."""
+    return [line for line in stderr.splitlines() if "| INFO" in line and "METRIC" not in line]
+
+
+def test_info_says_once_per_app_and_stream_what_happened_however_many_windows(tmp_path):
+    """A first run of three apps over five months: as many INFO lines with windows of a week as
+    with windows of 60 days; each app named once per billing stream; the emulator's designed
+    data draws no warning."""
+    end = "2024-06-01T00:00:00Z"
+    with Sandbox(seed=61, apps=3, sessions=600, start=dt(START), end=dt(end)) as sb:
+        config = sandbox_config(sb, end_date=end)
+        weekly = run_tap(tmp_path, {**config, "window_days": 7})
+        bimonthly = run_tap(tmp_path, {**config, "window_days": 60})
+    for run in (weekly, bimonthly):
+        assert run.exit_code == 0, run.stderr[-2000:]
+        assert warnings(run.stderr) == []
+        for app in sb.bot_ids:
+            for stream in ("billing_sessions", "billing_usage_summary"):
+                said = [
+                    line
+                    for line in info_lines(run.stderr)
+                    if f"Stream {stream}, partition botId={app}:" in line
+                ]
+                assert len(said) == 1, said
+    assert len(info_lines(weekly.stderr)) == len(info_lines(bimonthly.stderr)), info_lines(
+        weekly.stderr
+    )
+    [line] = [
+        x
+        for x in info_lines(weekly.stderr)
+        if f"billing_sessions, partition botId={sb.bot_ids[0]}" in x
+    ]
+    assert " in 22 windows; read 2023-12-31T00:00:00Z..2024-06-01T00:00:00Z (bookmark none)" in line
+    assert re.search(r"Stream apps done: 3 apps\b", weekly.stderr)
+
+
+def test_the_window_lines_are_there_at_debug(sandbox, tmp_path):
+    run = run_tap(tmp_path, sandbox_config(sandbox), streams=SESSIONS, log_level="DEBUG")
+    assert run.exit_code == 0, run.stderr[-2000:]
+    assert re.search(r"\| DEBUG .*Partition botId=\S+ window 1/\d+ ", run.stderr)
+
+
+def test_discovery_needs_no_setting_at_all(tmp_path):
+    """`meltano select --list` runs discovery before a user has set any credential."""
+    done = subprocess.run(
+        [sys.executable, "-m", "tap_kore_billing", "--discover"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={k: v for k, v in os.environ.items() if not k.startswith("TAP_KORE_BILLING_")},
+    )
+    assert done.returncode == 0, done.stderr
+    streams = [s["tap_stream_id"] for s in json.loads(done.stdout)["streams"]]
+    assert streams == ["billing_sessions", "billing_usage_summary", "apps", "app_links"]
+    assert "WARNING" not in done.stderr
+    assert "ERROR" not in done.stderr
+    assert "Settings in effect" not in done.stderr
+
+
+def test_an_unreachable_host_fails_a_sync_within_seconds_in_words_that_agree(tmp_path):
+    # The default retry settings, as a user with a mistyped api_url has them.
+    config = {
+        key: value for key, value in unreachable_config().items() if key != "retry_initial_delay"
+    }
+    run = run_tap(tmp_path, config, streams=SESSIONS)
+    assert run.exit_code == 1
+    retries = [w for w in warnings(run.stderr) if "Retrying in" in w]
+    errors = [line for line in run.stderr.splitlines() if "| ERROR" in line]
+    assert len(errors) == 1, errors
+    tries = int(re.search(r"request failed after (\d+) tries in (\d+) s", errors[0]).group(1))
+    seconds = int(re.search(r"after \d+ tries in (\d+) s", errors[0]).group(1))
+    # Retried more than once, given up by time: not the 8 tries of retry_attempts.
+    assert 2 < tries < 8
+    assert 10 <= seconds <= 20
+    assert len(retries) == tries - 1
+    for number, line in enumerate(retries, start=2):
+        assert f"(try {number} next; a host that answers nothing is given up 10 s after" in line
+    assert "of 8" not in run.stderr

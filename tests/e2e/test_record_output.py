@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import re
 import signal
 import subprocess
@@ -182,8 +183,9 @@ def test_a_batch_run_stopped_by_a_signal_sends_no_state_ahead_of_its_batch_files
         catalog_path.write_text(json.dumps(catalog_selecting(SESSIONS)))
         command = [sys.executable, "-m", "tap_kore_billing", "--config", str(config_path)]
         command += ["--catalog", str(catalog_path)]
+        debug = {**os.environ, "TAP_KORE_BILLING_LOGLEVEL": "DEBUG"}  # a line per window
         with subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=debug
         ) as tap:
             assert tap.stderr is not None
             # Once a window is done its bookmark has moved in memory, its records not yet out.

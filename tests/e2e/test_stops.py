@@ -4,6 +4,7 @@ STATE covers what it wrote, so the next run goes on from there and loses nothing
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -21,6 +22,9 @@ from helpers import (
 
 from tap_kore_billing.sandbox import Sandbox
 
+# A line per window (DEBUG) tells when a window with sessions is done.
+DEBUG_LOGS = {**os.environ, "TAP_KORE_BILLING_LOGLEVEL": "DEBUG"}
+
 
 def stopped_run(tmp_path, config: dict, signum: int) -> tuple[int, str, list[dict]]:
     """Start the console script, send `signum` once a window with sessions is done; (exit
@@ -34,7 +38,9 @@ def stopped_run(tmp_path, config: dict, signum: int) -> tuple[int, str, list[dic
     # stdout to a file, as `> out.jsonl`: a pipe nobody reads would block the tap's writes.
     with (
         out_path.open("w") as out,
-        subprocess.Popen(command, stdout=out, stderr=subprocess.PIPE, text=True) as tap,
+        subprocess.Popen(
+            command, stdout=out, stderr=subprocess.PIPE, text=True, env=DEBUG_LOGS
+        ) as tap,
     ):
         assert tap.stderr is not None
         seen = []

@@ -24,7 +24,15 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from helpers import CAPTURED_OUTPUT, PG, ROOT, postgres_or_skip, run_meltano, tap_env
+from helpers import (
+    CAPTURED_OUTPUT,
+    MELTANO,
+    PG,
+    ROOT,
+    postgres_or_skip,
+    run_meltano,
+    tap_env,
+)
 
 from tap_kore_billing.sandbox import Sandbox
 
@@ -33,6 +41,8 @@ STATE_ID = "dev:tap-kore-billing-to-target-postgres"
 RUN = ["run", "tap-kore-billing", "target-postgres"]
 WINDOW_DONE = re.compile(r"tap-kore-billing Partition \S+ window \d+/\d+ .*: \d+ rows")
 STATE_SAVED = "Incremental state has been updated"
+# The tap's line per window is DEBUG: Meltano shows it at its own level debug.
+DEBUG = ["--log-level=debug"]
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +67,7 @@ def pipeline_env(sb: Sandbox, workdir: Path, schema: str, **overrides: str) -> d
     return {
         **os.environ,
         **tap_env(sb),
+        "TAP_KORE_BILLING_LOGLEVEL": "DEBUG",  # a line per window: where to stop (and DEBUG)
         "TAP_KORE_BILLING__SELECT": '["billing_sessions.*"]',
         "TAP_KORE_BILLING_WINDOW_DAYS": "10",
         "PGHOST": PG["host"],
@@ -172,7 +183,7 @@ def test_a_stop_through_the_wrapper_keeps_every_window_the_tap_finished(
         env = pipeline_env(sb, meltano_installed, schema, TAP_KORE_BILLING_REQUESTS_PER_MINUTE="8")
         wrapper = [sys.executable, str(ROOT / "scripts" / "meltano_stoppable.py")]
         exit_code, output = stop_midway(
-            [*wrapper, "--environment=dev", *RUN],
+            [*wrapper, *DEBUG, "--environment=dev", *RUN],
             env,
             lambda lines: sum(bool(WINDOW_DONE.search(line)) for line in lines) >= 9,
             limit=240,
@@ -183,9 +194,10 @@ def test_a_stop_through_the_wrapper_keeps_every_window_the_tap_finished(
         # The tap's own last line, shown at its level (structured-logging), then Meltano saving
         # the state the loader confirmed at the end of its input.
         stop_line = re.search(
-            r"\[error\s*\] tap-kore-billing tap-kore-billing stopped by SIGTERM", output
+            r"\[error\s*\] tap-kore-billing tap-kore-billing stopped by SIGTERM.*", output
         )
         assert stop_line, output[-3000:]
+        assert "meltano_stoppable" not in stop_line.group(0)  # the state is kept: no caveat
         assert STATE_SAVED in output[stop_line.end() :], output[-3000:]
         assert '"billing_sessions"' in saved_state(meltano_installed, schema, env)
         kept = len(set(loaded_ids(schema)))
@@ -196,6 +208,25 @@ def test_a_stop_through_the_wrapper_keeps_every_window_the_tap_finished(
             f"re-run {rerun} requests, full run {full}"
         )
         assert 0 < rerun < full
+
+
+def test_a_stop_of_meltano_itself_is_told_that_meltano_may_not_keep_the_state(
+    meltano_installed, schema
+):
+    """SIGTERM to `meltano run` (no wrapper): Meltano passes it on to the tap, whose last line
+    must not promise that the next run goes on from its last STATE."""
+    with Sandbox(seed=52, apps=2, sessions=2000, max_page_size=50) as sb:
+        env = pipeline_env(sb, meltano_installed, schema, TAP_KORE_BILLING_REQUESTS_PER_MINUTE="8")
+        exit_code, output = stop_midway(
+            [MELTANO, *DEBUG, "--environment=dev", *RUN],
+            env,
+            lambda lines: any(WINDOW_DONE.search(line) for line in lines),
+            limit=240,
+        )
+    assert exit_code != 0, output[-3000:]
+    [stop_line] = [line for line in output.splitlines() if "tap-kore-billing stopped by" in line]
+    assert "may not keep that state" in stop_line
+    assert "scripts/meltano_stoppable.py" in stop_line
 
 
 def test_the_taps_errors_show_as_errors_under_meltano(meltano_installed, schema):
