@@ -10,6 +10,12 @@ which appends. Its connection goes to the server named by the settings `host`, `
 `protocol`. Everything else runs as installed: the DDL, the type mapping, the `_sdc_*` columns,
 the SDK's batching and state.
 
+Arrays and objects go into the INSERT as JSON text. Passed as they come, the Snowflake connector
+would expand a list bind parameter into a parenthesised list of values (an empty list into
+nothing: "expected 17 columns but 16 values"). The text is what the installed load writes to its
+staged files (singer-sdk's `serialize_json`), and the VARIANT column holds that same JSON: an
+empty array stays `[]`.
+
 Why a wrapper: Meltano lets an environment change a plugin's config and env, never its
 executable or pip_url, and it removes PYTHONPATH from a plugin's environment. So the wrapper is
 the executable everywhere, and the substitution is switched on by the environment alone.
@@ -18,8 +24,10 @@ the executable everywhere, and the substitution is switched on by the environmen
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from typing import Any
 
+from singer_sdk.singerlib.json import serialize_json
 from singer_sdk.sql.sink import SQLSink
 from target_snowflake.connector import SnowflakeConnector
 from target_snowflake.sinks import SnowflakeSink
@@ -42,9 +50,22 @@ def local_connect_args(self: SnowflakeConnector) -> dict[str, Any]:
     return args
 
 
+def as_bind_value(value: Any) -> Any:
+    """A record's value as an INSERT parameter: an array or object as its JSON text."""
+    return serialize_json(value) if isinstance(value, (list, dict)) else value
+
+
+def insert_records(
+    self: SnowflakeSink, full_table_name: Any, schema: dict, records: Iterable[dict[str, Any]]
+) -> int | None:
+    """singer-sdk's plain INSERT of a batch, its arrays and objects as JSON text."""
+    bindable = [{key: as_bind_value(value) for key, value in rec.items()} for rec in records]
+    return SQLSink.bulk_insert_records(self, full_table_name, schema, bindable)
+
+
 def use_local_server() -> None:
     """The substitution: plain INSERTs, into the server the settings name."""
-    SnowflakeSink.bulk_insert_records = SQLSink.bulk_insert_records  # type: ignore[method-assign]
+    SnowflakeSink.bulk_insert_records = insert_records  # type: ignore[method-assign]
     SnowflakeConnector.get_connect_args = local_connect_args  # type: ignore[method-assign]
 
 

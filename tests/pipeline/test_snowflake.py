@@ -13,29 +13,17 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from helpers import (
-    CAPTURED_OUTPUT,
-    MELTANO,
-    ROOT,
-    SECRETS_SEEN,
-    catalog_selecting,
-    run_meltano,
-    tap_env,
-)
+from helpers import MELTANO, ROOT, SECRETS_SEEN, catalog_selecting, run_meltano, tap_env
+from snowflake_helpers import LOCAL, free_port, local_snowflake, query
 
 from tap_kore_billing.sandbox import Sandbox
 
 UTC = timezone.utc
-LOCAL = "--environment=snowflake-local"  # after run_meltano's --environment=dev: the last wins
 STREAMS = ("billing_sessions", "billing_usage_summary")
 # What target-snowflake adds to every table (add_record_metadata, on by default).
 METADATA_COLUMNS = {
@@ -58,46 +46,10 @@ PRODUCTION_SHELL = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
     plugins = ["tap-kore-billing", "target-snowflake", "dbt-snowflake", "fakesnow"]
     run_meltano(["install", *plugins], tmp_path_factory.mktemp("snowflake-install"))
-
-
-@contextmanager
-def local_snowflake(workdir: Path, env: dict[str, str]) -> Iterator[dict]:
-    """`meltano invoke fakesnow:serve` until the block ends, then stopped as Ctrl-C would."""
-    server = subprocess.Popen(
-        [MELTANO, LOCAL, "invoke", "fakesnow:serve"],
-        cwd=ROOT,
-        env={**os.environ, "MELTANO_DATABASE_URI": f"sqlite:///{workdir / 'serve.db'}", **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # one signal reaches Meltano and the server it started
-    )
-    assert server.stdout is not None
-    assert server.stderr is not None
-    ready = server.stdout.readline()  # the server prints one line once it listens
-    try:
-        assert ready, server.stderr.read()[-3000:] if server.poll() is not None else "no line"
-        yield json.loads(ready)
-    finally:
-        os.killpg(server.pid, signal.SIGINT)
-        _, errors = server.communicate(timeout=60)
-        CAPTURED_OUTPUT.append(ready + errors)
-
-
-def query(sql: str, workdir: Path, env: dict[str, str]) -> list[dict]:
-    """Rows through `meltano invoke fakesnow:query`, column names as Snowflake reports them."""
-    done = run_meltano([LOCAL, "invoke", "fakesnow:query", sql], workdir, env=env)
-    return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
 
 
 def expected_columns() -> dict[str, dict[str, str]]:
