@@ -9,6 +9,8 @@ from pathlib import Path
 
 import yaml
 
+from tap_kore_billing.settings import OWN_SETTINGS
+
 ROOT = Path(__file__).resolve().parents[2]
 CONTRACT = {
     "api_url": ("string", "https://platform.kore.ai"),
@@ -72,6 +74,22 @@ def test_readme_settings_table_matches_about():
         check=False,
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_readme_table_holds_our_settings_and_names_the_sdks_apart():
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("<!-- settings:start -->")[1].split("<!-- settings:end -->")[0]
+    rows = {
+        line.split("|")[1].strip(): line for line in block.splitlines() if line.startswith("| ")
+    }
+    settings = json.loads(about("json"))["settings"]["properties"]
+    ours = [name for name in settings if name in OWN_SETTINGS]
+    assert list(rows)[1:] == ours  # after the header row
+    assert "| integer | 30 |" in rows["window_days"]
+    assert "| options: bot, admin | bot |" in rows["api_scope"]
+    [generic] = [line for line in block.splitlines() if "generic settings" in line]
+    assert all(f"`{name}`" in generic for name in settings if name not in OWN_SETTINGS)
+    assert "https://sdk.meltano.com/en/latest/" in generic
 
 
 def test_meltano_yml_declares_every_setting_and_marks_secrets():
