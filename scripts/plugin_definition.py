@@ -64,7 +64,7 @@ def about() -> dict[str, Any]:
 
 
 def kind(schema: dict[str, Any]) -> str:
-    """The kind Meltano reads a setting as (see KIND_NOTES for what stays `string`)."""
+    """The kind Meltano reads a setting as (kind_notes() says why some stay `string`)."""
     if schema.get("enum"):
         return "options"
     types = [name for name in schema.get("type", ["string"]) if name != "null"]
@@ -95,8 +95,8 @@ def declarations(info: dict[str, Any], *, own_only: bool = False) -> list[dict[s
 
 
 def kind_notes(info: dict[str, Any]) -> list[str]:
-    """Why each setting has its kind, for the comments of both files, wrapped (checked with
-    Meltano 4.4.1; tests/pipeline/test_meltano_kinds.py runs each case)."""
+    """Why each setting has its kind, for the comments of both files, wrapped (as observed
+    with Meltano 4.4.1; tests/pipeline/test_meltano_kinds.py checks the declared kinds)."""
     own = [(n, s) for n, s in info["settings"]["properties"].items() if n in OWN_SETTINGS]
     numbers = ", ".join(n for n, s in own if "number" in s.get("type", []))
     dates = ", ".join(n for n, s in own if s.get("format") == "date-time")
@@ -104,9 +104,10 @@ def kind_notes(info: dict[str, Any]) -> list[str]:
     notes = [
         "Kinds: Meltano types each value by its kind, whether it comes from meltano.yml, "
         "`meltano config set` or a TAP_KORE_BILLING_<NAME> variable (Meltano 4.4.1).",
-        '- integer, boolean, array (JSON: \'["st-a","st-b"]\'), object, options: a value '
-        "that is not of that kind stops Meltano before the tap starts; Meltano reads any "
-        "boolean word but true, 1, yes or on as false.",
+        '- integer, array (JSON: \'["st-a","st-b"]\'), object, options: a value Meltano '
+        "cannot read as that kind stops it before the tap starts, with a traceback (under "
+        "`meltano invoke`, headed by an unrelated 'No such file' error).",
+        "- boolean: Meltano reads true, 1, yes and on (any case) as true, any other word as false.",
         f"- `string` for fractions ({numbers}): Meltano's `decimal` kind stops with a "
         "traceback on a value from the environment (it cannot write a Decimal to the tap's "
         "config file). The tap reads and checks the number.",

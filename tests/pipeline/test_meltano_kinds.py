@@ -175,6 +175,7 @@ def test_bad_values_are_named_by_meltano_or_by_the_tap(project, linked):
     )
     assert refused.returncode != 0
     assert "'adimn' is not a valid choice for 'api_scope'" in refused.stderr
+    assert "adimn" not in (project / "meltano.yml").read_text()
     printed = meltano(
         project,
         "config",
