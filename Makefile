@@ -45,10 +45,11 @@ lock:
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
 
-## readme: refresh the README's settings table from `tap-kore-billing --about`
+## readme: refresh the README's settings table (with each Meltano kind) from `tap-kore-billing --about`
 readme: setup
 	$(BIN)/python scripts/readme_settings.py
 
-## definition: refresh meltano/tap-kore-billing.yml (the plugin definition) from `--about`
+## definition: refresh the settings, kinds and defaults of meltano/tap-kore-billing.yml (the plugin
+## definition) and of meltano.yml's tap-kore-billing from `--about`
 definition: setup
 	$(BIN)/python scripts/plugin_definition.py

@@ -1,41 +1,72 @@
-"""Refresh (or, with --check, verify) the README's settings table from `--about`."""
+"""Refresh (or, with --check, verify) the README's settings table from `--about`: the tap's own
+settings with the kind Meltano reads each as (the same `declaration()` that writes meltano.yml
+and the plugin definition), then the SDK's generic settings by name only."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+from plugin_definition import about, declaration
+
+from tap_kore_billing.settings import OWN_SETTINGS
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 START, END = "<!-- settings:start -->", "<!-- settings:end -->"
+SDK_DOCS = "https://sdk.meltano.com/en/latest/"
 
 
-def settings_table() -> str:
-    about = subprocess.run(
-        [sys.executable, "-m", "tap_kore_billing", "--about", "--format=markdown"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    lines = about.splitlines()
-    first = next(i for i, line in enumerate(lines) if line.startswith("| Setting"))
-    table = []
-    for line in lines[first:]:
-        if not line.startswith("|"):
-            break
-        table.append(line)
-    return "\n".join(table)
+def cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
 
 
-def render(readme: str, table: str) -> str:
+def row(name: str, schema: dict[str, Any], required: bool) -> str:
+    declared = declaration(name, schema)
+    kind = declared["kind"]
+    if kind == "options":
+        kind += ": " + ", ".join(str(option["value"]) for option in declared["options"])
+    elif "number" in schema.get("type", []):
+        kind += " (a number)"
+    elif schema.get("format") == "date-time":
+        kind += " (a date)"
+    elif declared.get("sensitive"):
+        kind += ", sensitive"
+    default = declared.get("value")
+    shown = "" if default is None else str(default).lower() if default is True else str(default)
+    return (
+        f"| {name} | {'yes' if required else ''} | {kind} | {cell(shown)} "
+        f"| {cell(declared.get('description', ''))} |"
+    )
+
+
+def settings_block() -> str:
+    settings = about()["settings"]
+    required = set(settings.get("required", []))
+    own = [name for name in settings["properties"] if name in OWN_SETTINGS]
+    generic = [name for name in settings["properties"] if name not in OWN_SETTINGS]
+    lines = [
+        "| Setting | Required | Meltano kind | Default | Description |",
+        "|:--------|:--------:|:-------------|:--------|:------------|",
+        *(row(name, settings["properties"][name], name in required) for name in own),
+        "",
+        "Every singer-sdk tap also takes the SDK's generic settings, for stream maps, schema "
+        "flattening and batch files: "
+        + ", ".join(f"`{name}`" for name in generic)
+        + f". See the [Meltano Singer SDK documentation]({SDK_DOCS}).",
+    ]
+    return "\n".join(lines)
+
+
+def render(readme: str, block: str) -> str:
     before, rest = readme.split(START, 1)
     _, after = rest.split(END, 1)
-    return f"{before}{START}\n{table}\n{END}{after}"
+    return f"{before}{START}\n{block}\n{END}{after}"
 
 
 def main() -> int:
     current = README.read_text()
-    wanted = render(current, settings_table())
+    wanted = render(current, settings_block())
     if "--check" in sys.argv:
         if current != wanted:
             print("README settings table is stale: run `make readme`", file=sys.stderr)

@@ -1,10 +1,11 @@
 """The settings' values typed and checked: every problem named once, in plain words, with
 what to do; never a secret's value.
 
-Environment variables (`--config ENV`, Meltano) carry every value as text, and Meltano passes
-fractional numbers as text (its `decimal` kind cannot be serialised), so values are typed here,
-where a bad one can be named, rather than by the SDK's parser, which stops at the first with a
-bare ValueError.
+Values come typed or as text: a config file (Meltano's included) holds numbers, booleans and
+lists where meltano.yml declares those kinds, but fractions and dates as text (Meltano's
+`decimal` and `date_iso8601` kinds break them), and environment variables (`--config ENV`) hold
+only text. So values are typed here, where a bad one can be named, rather than by the SDK's
+parser, which stops at the first with a bare ValueError.
 """
 
 from __future__ import annotations
@@ -94,18 +95,18 @@ def environment_settings(schema: dict[str, t.Any], prefix: str) -> dict[str, t.A
 
 
 def coerce_settings(config: dict[str, t.Any], properties: dict[str, t.Any]) -> list[str]:
-    """Turn text into numbers, booleans and lists where the schema wants them, in place.
-
-    Environment variables (`--config ENV`, Meltano) carry every value as text, and Meltano
-    passes fractional numbers as text (its `decimal` kind cannot be serialised). Arrays may
-    come as JSON or comma-separated text.
+    """Turn text into numbers, booleans and lists where the schema wants them, in place; and a
+    whole number written as a fraction (30.0, which a config file gives as a Decimal) into an
+    integer where one is wanted. Arrays may come as JSON or comma-separated text.
     """
     errors = []
     for name, schema in properties.items():
         value = config.get(name)
-        if not isinstance(value, str):
-            continue
         types = schema.get("type", [])
+        if isinstance(value, (float, Decimal)) and "integer" in types:
+            value = str(value)  # through _whole_number below, as if it were text
+        elif not isinstance(value, str):
+            continue
         text = value.strip()
         try:
             if "integer" in types:
@@ -119,7 +120,7 @@ def coerce_settings(config: dict[str, t.Any], properties: dict[str, t.Any]) -> l
             elif "object" in types:
                 config[name] = json.loads(text)
         except ValueError:
-            shown = "(hidden)" if name in SECRET_SETTINGS else repr(value)
+            shown = _shown(name, config[name])
             errors.append(f"setting `{name}` is {shown}, not {_kind_words(types)}")
     return errors
 
@@ -171,7 +172,7 @@ def _plain_words(error: ValidationError) -> str:  # noqa: PLR0911 - one sentence
         missing = message.split("'")[1] if "'" in message else "?"
         return f"setting `{'.'.join([*path, missing])}` is required"
     name = ".".join(path) or "?"
-    value = "(hidden)" if name in SECRET_SETTINGS else repr(error.instance)
+    value = _shown(name, error.instance)
     rule = error.validator_value
     if error.validator == "type":
         return f"setting `{name}` is {value}, not {_kind_words(rule)}"
@@ -186,6 +187,14 @@ def _plain_words(error: ValidationError) -> str:  # noqa: PLR0911 - one sentence
     if name in SECRET_SETTINGS:
         return f"setting `{name}` is not valid"
     return f"setting `{name}`: {error.message}"
+
+
+def _shown(name: str, value: object) -> str:
+    """A value as an error message shows it: a secret hidden, text quoted, a fraction from a
+    config file (a Decimal) as the number it is."""
+    if name in SECRET_SETTINGS:
+        return "(hidden)"
+    return str(value) if isinstance(value, Decimal) else repr(value)
 
 
 def _as_json(value: object) -> object:

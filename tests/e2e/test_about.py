@@ -9,6 +9,8 @@ from pathlib import Path
 
 import yaml
 
+from tap_kore_billing.settings import OWN_SETTINGS
+
 ROOT = Path(__file__).resolve().parents[2]
 CONTRACT = {
     "api_url": ("string", "https://platform.kore.ai"),
@@ -74,6 +76,22 @@ def test_readme_settings_table_matches_about():
     assert done.returncode == 0, done.stderr
 
 
+def test_readme_table_holds_our_settings_and_names_the_sdks_apart():
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("<!-- settings:start -->")[1].split("<!-- settings:end -->")[0]
+    rows = {
+        line.split("|")[1].strip(): line for line in block.splitlines() if line.startswith("| ")
+    }
+    settings = json.loads(about("json"))["settings"]["properties"]
+    ours = [name for name in settings if name in OWN_SETTINGS]
+    assert list(rows)[1:] == ours  # after the header row
+    assert "| integer | 30 |" in rows["window_days"]
+    assert "| options: bot, admin | bot |" in rows["api_scope"]
+    [generic] = [line for line in block.splitlines() if "generic settings" in line]
+    assert all(f"`{name}`" in generic for name in settings if name not in OWN_SETTINGS)
+    assert "https://sdk.meltano.com/en/latest/" in generic
+
+
 def test_meltano_yml_declares_every_setting_and_marks_secrets():
     project = yaml.safe_load((ROOT / "meltano.yml").read_text())
     extractor = project["plugins"]["extractors"][0]
@@ -91,7 +109,7 @@ def definition() -> dict:
     return yaml.safe_load((ROOT / "meltano" / "tap-kore-billing.yml").read_text())
 
 
-def test_plugin_definition_is_the_one_generated_from_about():
+def test_plugin_definition_and_meltano_yml_settings_are_generated_from_about():
     done = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "plugin_definition.py"), "--check"],
         capture_output=True,
@@ -115,14 +133,13 @@ def test_plugin_definition_declares_every_setting_of_about_with_its_secrets():
 
 
 def test_plugin_definition_agrees_with_the_sample_projects_extractor():
-    """The definition and meltano.yml are two copies: the same names, kinds, secrets, groups."""
+    """The definition and meltano.yml declare our settings alike, and the same groups."""
     extractor = yaml.safe_load((ROOT / "meltano.yml").read_text())["plugins"]["extractors"][0]
     shipped = definition()
     sample = {s["name"]: s for s in extractor["settings"]}
     declared = {s["name"]: s for s in shipped["settings"]}
     for name, setting in sample.items():
-        assert declared[name]["kind"] == setting["kind"], name
-        assert declared[name].get("sensitive") == setting.get("sensitive"), name
+        assert declared[name] == setting, name
     assert set(declared) - set(sample) <= {
         name for name in declared if name.startswith(("stream_map", "faker", "flatten", "batch"))
     }
@@ -131,3 +148,24 @@ def test_plugin_definition_agrees_with_the_sample_projects_extractor():
     assert set(extractor["capabilities"]) <= set(shipped["capabilities"])
     # Not on PyPI: the checkout beside the user's project, wherever Meltano is started from.
     assert shipped["pip_url"] == "-e ${MELTANO_PROJECT_ROOT}/../tap-kore-billing"
+
+
+def test_plugin_definition_declares_the_kinds_meltano_reads_and_the_defaults():
+    """What `meltano config list` shows and `meltano config set` stores (see
+    tests/pipeline/test_meltano_kinds.py for Meltano reading them)."""
+    declared = {s["name"]: s for s in definition()["settings"]}
+    kinds = {name: (s["kind"], s.get("value")) for name, s in declared.items()}
+    assert kinds["window_days"] == ("integer", 30)
+    assert kinds["page_size"] == ("integer", 1000)
+    assert kinds["api_url"] == ("string", "https://platform.kore.ai")
+    assert kinds["include_linked_apps"] == ("boolean", True)
+    assert kinds["bot_ids"] == kinds["channels"] == ("array", None)
+    assert kinds["stream_maps"] == ("object", None)
+    for name, choices in (("api_scope", ["bot", "admin"]), ("summary_granularity", None)):
+        assert declared[name]["kind"] == "options"
+        values = [option["value"] for option in declared[name]["options"]]
+        assert values == (choices or ["day", "hour", "month"])
+    # Text that the tap types: Meltano's decimal and date kinds break these (see the header).
+    for name in ("lookback_hours", "request_timeout", "start_date", "end_date"):
+        assert declared[name]["kind"] == "string", name
+    assert {n for n, s in declared.items() if s.get("sensitive")} == {"client_secret", "auth_token"}
