@@ -134,6 +134,20 @@ def mismatch_text(name: str, day: date, unit: str, difference: int) -> str:
     return f"{name}, {day_text(day)}, {what}, {more}"
 
 
+def verdict_line(
+    apps: int, days: int, first: date | None, last: date | None, mismatches: Sequence[tuple]
+) -> str:
+    """The demo's first line for a finance reader (the README shows one)."""
+    head = "no data"
+    if first and last:
+        span = f"{day_text(first)} - {day_text(last)}, the last still open"
+        head = f"{apps} apps, {days} days ({span})"
+    if not mismatches:
+        return f"VERDICT: {head}: every closed app-day matches the invoice's usage summary"
+    listed = "; ".join(mismatch_text(*row) for row in mismatches)
+    return f"VERDICT: {head}: every closed app-day matches except {len(mismatches)}: {listed}"
+
+
 def verdict(db: duckdb.DuckDBPyConnection) -> None:
     closed = db.sql(
         f"select count(distinct bot_id), count(distinct period_start), "  # noqa: S608
@@ -147,13 +161,7 @@ def verdict(db: duckdb.DuckDBPyConnection) -> None:
         f"from {MARTS}.kore_billing__reconciliation "
         "where status = 'mismatch' and granularity = 'day' order by 2, 1, 3"
     ).fetchall()
-    head = f"{apps} apps, {days} days ({day_text(first)} - {day_text(last)}, the last still open)"
-    head = head if first else "no data"
-    if not mismatches:
-        print(f"\nVERDICT: {head}: every closed app-day matches the invoice's usage summary")
-    else:
-        listed = "; ".join(mismatch_text(*row) for row in mismatches)
-        print(f"\nVERDICT: {head}: every closed app-day matches except {len(mismatches)}: {listed}")
+    print("\n" + verdict_line(apps, days, first, last, mismatches))
     print(
         f"(the demo injected one: Claims Bot, {day_text(date.fromisoformat(INJECTED_DAY))}, "
         "conversations, 3 more billed than found)"

@@ -47,11 +47,12 @@ ACCOUNT_PLACEHOLDERS: dict[str, t.Any] = {
 def _not_the_sdks_own_lines(record: logging.LogRecord) -> bool:
     # The tap reads the environment itself (and says so); the SDK would say it skipped it.
     # Discovery needs no setting (the catalog is the same for every account): the SDK's
-    # "Config validation failed" would alarm a user who has not set credentials yet, and a
-    # run that needs them names each missing one itself.
-    return not str(record.msg).startswith(
-        ("Skipping parse of env var settings", "Config validation failed")
-    )
+    # warning "Config validation failed" would alarm a user who has not set credentials yet,
+    # and a run that needs them names each missing one itself.
+    message = str(record.msg)
+    if record.levelno == logging.WARNING and message.startswith("Config validation failed"):
+        return False
+    return not message.startswith("Skipping parse of env var settings")
 
 
 class TapKoreBilling(Tap):

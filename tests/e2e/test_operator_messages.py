@@ -192,8 +192,9 @@ def test_an_unreachable_host_fails_a_sync_within_seconds_in_words_that_agree(tmp
     retries = [w for w in warnings(run.stderr) if "Retrying in" in w]
     errors = [line for line in run.stderr.splitlines() if "| ERROR" in line]
     assert len(errors) == 1, errors
-    tries = int(re.search(r"request failed after (\d+) tries in (\d+) s", errors[0]).group(1))
-    seconds = int(re.search(r"after \d+ tries in (\d+) s", errors[0]).group(1))
+    said = re.search(r"request failed after (\d+) tries in (\d+) s", errors[0])
+    assert said, errors[0]
+    tries, seconds = int(said.group(1)), int(said.group(2))
     # Retried more than once, given up by time: not the 8 tries of retry_attempts.
     assert 2 < tries < 8
     assert 10 <= seconds <= 20

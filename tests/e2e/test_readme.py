@@ -6,11 +6,13 @@ in for Kore.ai wherever the block needs credentials.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 from helpers import CAPTURED_OUTPUT, SECRETS_SEEN, sandbox_config
@@ -19,6 +21,7 @@ from tap_kore_billing.sandbox import Sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
+README = (ROOT / "README.md").read_text()
 BLOCK = re.compile(r"<!-- readme-test: ([\w-]+) -->\n```bash\n(.*?)```", re.DOTALL)
 
 
@@ -90,3 +93,22 @@ def test_the_plain_singer_block_runs_twice_as_written(tmp_path):
         assert second.returncode == 0, second.stderr[-3000:]
         again = session_records(tmp_path / "output.jsonl")
         assert 0 < len(again) < len(first_records) / 4, "the second run reads the lookback only"
+
+
+def test_the_demo_verdict_the_readme_shows_is_the_line_the_demo_prints():
+    """The README's example VERDICT, rebuilt by the demo's own words from the demo account: its
+    start, the injected day and the three apps (the day count grows with the date)."""
+    spec = importlib.util.spec_from_file_location("demo", ROOT / "scripts" / "demo.py")
+    assert spec
+    assert spec.loader
+    demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo)
+    shown = re.search(r"^VERDICT: 3 apps, (\d+) days \(1 Sep - (\d+) Dec,", README, re.MULTILINE)
+    assert shown, "the README shows no VERDICT line of the demo"
+    days, last_day = int(shown.group(1)), int(shown.group(2))
+    first = date.fromisoformat(demo.DEMO_START[:10])
+    injected = date.fromisoformat(demo.INJECTED_DAY)
+    line = demo.verdict_line(
+        3, days, first, date(2026, 12, last_day), [("Claims Bot", injected, "conversations", -3)]
+    )
+    assert f"\n{line}\n" in README
