@@ -220,13 +220,26 @@ def run_meltano(
         "DBT_LOG_PATH": str(workdir / "dbt-logs"),
         **(env or {}),
     }
+    return meltano_in(ROOT, ["--environment=dev", *args], environment, check=check)
+
+
+def meltano_in(
+    project: Path,
+    args: list[str],
+    environment: t.Mapping[str, str],
+    *,
+    check: bool = True,
+    timeout: float = 600,
+) -> subprocess.CompletedProcess[str]:
+    """`meltano ARGS` in `project` with exactly `environment`, its output kept for the secret
+    check; with `check`, fails the test on a non-zero exit."""
     done = subprocess.run(
-        [MELTANO, "--environment=dev", *args],
-        cwd=ROOT,
-        env=environment,
+        [MELTANO, *args],
+        cwd=project,
+        env=dict(environment),
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=timeout,
         check=False,
     )
     CAPTURED_OUTPUT.append(done.stdout + done.stderr)

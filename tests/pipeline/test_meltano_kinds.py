@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import CAPTURED_OUTPUT, MELTANO, ROOT, SECRETS_SEEN, run_meltano
+from helpers import ROOT, SECRETS_SEEN, meltano_in, run_meltano
 
 from tap_kore_billing.sandbox import Sandbox
 from tap_kore_billing.settings import SETTINGS_SCHEMA
@@ -75,19 +75,7 @@ def meltano(
         if not key.startswith(("TAP_KORE_BILLING_", "MELTANO_"))
     }
     environment["MELTANO_DATABASE_URI"] = f"sqlite:///{project / 'meltano.db'}"
-    done = subprocess.run(
-        [MELTANO, *args],
-        cwd=project,
-        env={**environment, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    CAPTURED_OUTPUT.append(done.stdout + done.stderr)
-    if check:
-        assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
-    return done
+    return meltano_in(project, list(args), {**environment, **(env or {})}, check=check, timeout=120)
 
 
 def connection(sb: Sandbox) -> dict[str, str]:
