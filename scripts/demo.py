@@ -2,7 +2,8 @@
 
 Starts kore-billing-sandbox on 127.0.0.1:8765 (or DEMO_PORT): a demo account of three apps
 whose history begins on DEMO_START, where Front Desk routes to Claims Bot and Billing Help, and
-whose usage summary bills Claims Bot three more conversations than it had on INJECTED_DAY. Runs
+whose usage summary bills Claims Bot three more conversations than it had on INJECTED_DAY, and
+where AUDIT_CASES plant billing sessions that each break one billing rule (fixed IDs). Runs
 `meltano --environment=sandbox run tap-kore-billing target-duckdb dbt-duckdb:build`, stops the
 emulator and prints the verdict first, then each app and each routing family. The emulator's
 sessions keep their IDs and times whenever it starts, and the injected day is a date, so the
@@ -32,6 +33,14 @@ DEMO_START = "2026-09-01T00:00:00Z"
 INJECTED_DAY = "2026-11-21"
 INJECTED = f"2:{INJECTED_DAY}:conversations:3"  # app 2 is Claims Bot
 LINKS = "1:2,1:3"
+# One audit case of each finding (FINDING:APP:DAY; apps 1 Front Desk, 2 Claims Bot, 3 Billing
+# Help), away from INJECTED_DAY; the emulator's info line lists their IDs under "audit_cases".
+AUDIT_CASES = (
+    "longer_than_15_minutes:1:2026-09-14",
+    "overlaps_another_session:2:2026-10-06",
+    "outside_its_conversation:3:2026-10-22",
+    "over_counted:1:2026-11-09",
+)
 # The sandbox environment in meltano.yml points at 8765; DEMO_PORT picks another.
 PORT_SETTING = os.environ.get("DEMO_PORT") or "8765"
 # The emulator's obviously fake secret, as in meltano.yml's sandbox environment.
@@ -60,6 +69,8 @@ def start_emulator(port: int) -> tuple[subprocess.Popen[str], str]:
             LINKS,
             "--summary-discrepancy",
             INJECTED,
+            "--audit-case",
+            ",".join(AUDIT_CASES),
         ],
         stdout=subprocess.PIPE,
         text=True,

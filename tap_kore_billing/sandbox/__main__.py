@@ -30,6 +30,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8765, help="0 picks a free port")
     summary = p.add_argument_group("usage summary jobs")
+    p.add_argument(
+        "--audit-case",
+        action="append",
+        default=[],
+        metavar="FINDING:APP:DAY",
+        help="plant billing sessions that break one billing rule on that app (1-based) and UTC "
+        "day, e.g. over_counted:2:2024-03-05; FINDING: longer_than_15_minutes, "
+        "overlaps_another_session, outside_its_conversation or over_counted; repeatable or "
+        "comma-separated (the IDs: GET /__sandbox/audit_cases)",
+    )
     for knob in KNOBS:
         if knob.flag == "":
             continue
@@ -91,6 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for knob in KNOBS
         if getattr(args, knob.name, None) is not None
     }
+    if args.audit_case:
+        options["audit_cases"] = ",".join(args.audit_case)
     secret = os.environ.get("KORE_SANDBOX_CLIENT_SECRET")
     if "client_secret" not in options and secret:
         options["client_secret"] = secret

@@ -1,7 +1,8 @@
-"""Seeded, deterministic billing-session data for the sandbox, rendered as the API renders it.
+"""The sandbox's rows: billing sessions rendered as the API renders them, and their index.
 
 Every row is rendered to its JSON bytes once, at generation time, so serving a page is a slice
 and a join. Times are whole epoch seconds internally; only the rendered strings carry a zone.
+Which rows exist is decided in `generation.py`; `Generator` makes each one.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo
+
+from tap_kore_billing.sandbox.billing import Occupancy, type_odds, windows
 
 try:  # orjson is optional; it only makes the one-off rendering faster.
     import orjson
@@ -38,9 +41,7 @@ FILTER_FIELDS = ("start", "end")
 CONVERSATIONS = "Conversations"
 PLAIN_SESSIONS = "Sessions"  # usage sessions: 15 minutes of interaction, no conversation fields
 NOTIFICATION_TYPES = ("Alert Notifications", "Proactive Notifications")
-MIN_DURATION = 10
-MAX_DURATION = 40 * 60
-LIVE_DAYS = 120  # live mode: `sessions` is a rate per this many days, and the default range
+User = tuple[str, dict[str, str]]  # koreUserId, channelUserId per channel
 
 # Unknown keys a newer API version might add; a nested value and a null keep schemas honest.
 _EXTRA_FIELDS: tuple[dict[str, object], ...] = (
@@ -84,12 +85,7 @@ class Dataset:
     visible: list[Session] = field(default_factory=list)
     hidden: list[Session] = field(default_factory=list)
     live: bool = False  # generated day by day (no `end` given)
-
-
-def _ceil_epoch(value: datetime) -> int:
-    stamp = value.timestamp()
-    whole = int(stamp)
-    return whole + 1 if stamp > whole else whole
+    planted: list[dict[str, object]] = field(default_factory=list)  # audit cases (planted.py)
 
 
 @lru_cache(maxsize=4096)
@@ -146,7 +142,9 @@ def add_months(value: datetime, months: int) -> datetime:
     return value.replace(year=year, month=month, day=min(value.day, last_day))
 
 
-class _Generator:
+class Generator:
+    """Makes the rows of one seed: app IDs, users, and billing sessions rendered as served."""
+
     def __init__(
         self,
         *,
@@ -162,11 +160,12 @@ class _Generator:
         self.rng = random.Random(seed)  # noqa: S311 - reproducible test data, not secrets
         self.channels = list(channels)
         self.render = Renderer(tz)
-        self.notification_fraction = notification_fraction
-        self.plain_session_fraction = plain_session_fraction
+        self.notification_odds, self.plain_odds = type_odds(
+            notification_fraction, plain_session_fraction
+        )
         self.extra_field_fraction = extra_field_fraction
         self.bot_ids = [f"st-{self._uuid()}" for _ in range(apps)]
-        self.users: list[tuple[str, dict[str, str]]] = []
+        self.users: list[User] = []
         self.used_ids: set[str] = set()
 
     def _uuid(self) -> str:
@@ -174,249 +173,138 @@ class _Generator:
 
     def make_users(self, count: int) -> None:
         for _ in range(count):
-            kore = f"u-{self._uuid()}"
-            per_channel = {}
-            for channel in self.channels:
-                if channel.lower() == "ivr":
-                    per_channel[channel] = f"+1555{self.rng.randrange(10**7):07d}"
-                else:
-                    per_channel[channel] = f"{self.rng.getrandbits(128):032x}"
-            self.users.append((kore, per_channel))
+            self.users.append(self.new_user(self.rng))
 
-    def _type(self, rng: random.Random) -> str:
-        # One roll decides, so a fraction of 0 leaves every other draw where it was.
+    def new_user(self, rng: random.Random) -> User:
+        """A koreUserId and its channelUserId on each channel."""
+        kore = f"u-{uuid.UUID(int=rng.getrandbits(128), version=4)}"
+        per_channel = {}
+        for channel in self.channels:
+            if channel.lower() == "ivr":
+                per_channel[channel] = f"+1555{rng.randrange(10**7):07d}"
+            else:
+                per_channel[channel] = f"{rng.getrandbits(128):032x}"
+        return kore, per_channel
+
+    def unique_id(self, rng: random.Random) -> str:
+        """A billingSessionId no other row has."""
+        billing_id = hex24(rng)
+        while billing_id in self.used_ids:
+            billing_id = hex24(rng)
+        self.used_ids.add(billing_id)
+        return billing_id
+
+    def draw_type(self, rng: random.Random) -> str:
+        """The billingSessionType of one activity (a conversation yields several rows)."""
         roll = rng.random()
-        if roll < self.notification_fraction:
+        if roll < self.notification_odds:
             return rng.choice(NOTIFICATION_TYPES)
-        if roll < self.notification_fraction + self.plain_session_fraction:
+        if roll < self.notification_odds + self.plain_odds:
             return PLAIN_SESSIONS
         return CONVERSATIONS
 
-    def session(self, rng: random.Random, index: int, start: int, end: int, kind: str) -> Session:
-        bot_id = self.bot_ids[index % len(self.bot_ids)]
-        channel = self.channels[(index // len(self.bot_ids)) % len(self.channels)]
-        kore_user, channel_users = self.users[rng.randrange(len(self.users))]
-        billing_id = _hex24(rng)
-        while billing_id in self.used_ids:
-            billing_id = _hex24(rng)
-        self.used_ids.add(billing_id)
-        session_type = self._type(rng)
+    def app_and_channel(self, slot: int) -> tuple[str, str]:
+        """The slot picks the app, then the channel, in turn."""
+        apps = len(self.bot_ids)
+        return self.bot_ids[slot % apps], self.channels[(slot // apps) % len(self.channels)]
+
+    def activity(  # noqa: PLR0917 - one call shape per generator loop
+        self,
+        rng: random.Random,
+        occupancy: Occupancy,
+        pool: range,
+        slot: int,
+        session_type: str,
+        begin: int,
+        length: int,
+        kind: str,
+    ) -> list[Session]:
+        """One user's activity of `length` seconds from `begin`: a conversation's billing
+        sessions, or a single notification or `Sessions` row. The user is drawn from `pool`
+        (user positions); one already billed then on that app and channel passes to the next."""
+        bot_id, channel = self.app_and_channel(slot)
+        finish = begin + length
+        drawn = rng.randrange(len(pool))
+        for step in range(len(pool)):
+            user = self.users[pool[(drawn + step) % len(pool)]]
+            if occupancy.free((user[0], bot_id, channel), begin, finish):
+                break
+        else:
+            raise ValueError("too many sessions at once for the generated users")
+        occupancy.take((user[0], bot_id, channel), begin, finish)
+        if session_type != CONVERSATIONS:
+            conversation = None
+            spans = [(begin, finish)]
+        else:
+            conversation = (hex24(rng), self.render(begin), self.render(finish))
+            spans = windows(begin, length)
+        rows = []
+        for start, end in spans:
+            extra = rng.random() < self.extra_field_fraction
+            rows.append(
+                self.row(
+                    bot_id=bot_id,
+                    channel=channel,
+                    user=user,
+                    session_type=session_type,
+                    billing_id=self.unique_id(rng),
+                    span=(start, end),
+                    conversation=conversation,
+                    kind=kind,
+                    extra=rng.choice(_EXTRA_FIELDS) if extra else None,
+                )
+            )
+        return rows
+
+    def row(
+        self,
+        *,
+        bot_id: str,
+        channel: str,
+        user: User,
+        session_type: str,
+        billing_id: str,
+        span: tuple[int, int],
+        conversation: tuple[str, str, str] | None,
+        kind: str,
+        extra: dict[str, object] | None = None,
+    ) -> Session:
+        """One billing session, rendered; `conversation` is its conversation session's ID,
+        start and end as rendered (`Conversations` rows only)."""
         raw: dict[str, object] = {
             "botId": bot_id,
             "channel": channel,
-            "koreUserId": kore_user,
-            "channelUserId": channel_users[channel],
+            "koreUserId": user[0],
+            "channelUserId": user[1][channel],
             "billingSessionType": session_type,
         }
-        if session_type == CONVERSATIONS:
-            conv_start, conv_end = start, end
-            if rng.random() < 0.5:
-                third = (end - start) // 3
-                conv_start = start + rng.randint(0, third)
-                conv_end = end - rng.randint(0, third)
-            raw["conversationSessionId"] = _hex24(rng)
-            raw["conversationSessionStartDateTime"] = self.render(conv_start)
-            raw["conversationSessionEndDateTime"] = self.render(conv_end)
+        if conversation is not None:
+            raw["conversationSessionId"] = conversation[0]
+            raw["conversationSessionStartDateTime"] = conversation[1]
+            raw["conversationSessionEndDateTime"] = conversation[2]
         raw["billingSessionId"] = billing_id
-        raw["billingSessionStartDateTime"] = self.render(start)
-        raw["billingSessionEndDateTime"] = self.render(end)
-        extra = rng.random() < self.extra_field_fraction
-        if extra:
-            raw.update(rng.choice(_EXTRA_FIELDS))
+        raw["billingSessionStartDateTime"] = self.render(span[0])
+        raw["billingSessionEndDateTime"] = self.render(span[1])
+        if extra is not None:
+            raw.update(extra)
         return Session(
             id=billing_id,
             bot_id=bot_id,
             channel=channel,
             type=session_type,
-            start=start,
-            end=end,
+            start=span[0],
+            end=span[1],
             order=order_key(self.seed, billing_id),
             kind=kind,
             raw=raw,
             blob=dumps(raw),
-            extra=extra,
+            extra=extra is not None,
         )
 
 
-def _hex24(rng: random.Random) -> str:
+def hex24(rng: random.Random) -> str:
+    """24 hex digits, the shape of Kore.ai's session IDs."""
     return f"{rng.getrandbits(96):024x}"
-
-
-@dataclass(frozen=True)
-class _Span:
-    """Where one run of base sessions begins: [lo, hi), plus the midnights boundary sessions
-    sit on and the instant after which an idle app's session goes to a busy app."""
-
-    lo: int
-    hi: int
-    midnights: Sequence[int]
-    idle_after: int
-
-
-@dataclass(frozen=True)
-class _Shape:
-    """The knobs every run of base sessions shares."""
-
-    filter_field: str
-    boundary_fraction: float
-    busy: int  # apps with sessions all through the range; the rest are idle
-
-
-def _base_sessions(
-    gen: _Generator, rng: random.Random, span: _Span, *, first: int, count: int, shape: _Shape
-) -> list[Session]:
-    """Base sessions `first` .. `first + count - 1`: the index picks app and channel in turn."""
-    apps = len(gen.bot_ids)
-    out: list[Session] = []
-    for index in range(first, first + count):
-        duration = rng.randint(MIN_DURATION, MAX_DURATION)
-        if span.midnights and rng.random() < shape.boundary_fraction:
-            midnight = rng.choice(span.midnights)
-            begin = midnight if shape.filter_field == "start" else midnight - duration
-        else:
-            begin = rng.randrange(span.lo, span.hi)
-        slot = index
-        if slot % apps >= shape.busy and begin > span.idle_after:
-            slot -= slot % apps - slot % shape.busy  # an idle app's late session goes to a busy one
-        out.append(gen.session(rng, slot, begin, begin + duration, "base"))
-    return out
-
-
-def _fixed_sessions(
-    gen: _Generator, sessions: int, start_ts: int, end_ts: int, shape: _Shape
-) -> list[Session]:
-    """Exactly `sessions` rows beginning in [start, end), all from the seed's one stream."""
-    # Midnights (UTC) at which boundary sessions sit; for filter_field="end" the start must still
-    # fall in [start, end), hence the margin of one maximal duration.
-    first_ok = start_ts + (MAX_DURATION if shape.filter_field == "end" else 0)
-    first_midnight = -(-first_ok // DAY) * DAY
-    midnights = range(first_midnight, end_ts, DAY)
-    span = _Span(start_ts, end_ts, midnights, start_ts + (end_ts - start_ts) // 5)
-    return _base_sessions(gen, gen.rng, span, first=0, count=sessions, shape=shape)
-
-
-def _live_sessions(
-    gen: _Generator, sessions: int, start_ts: int, end_ts: int, shape: _Shape
-) -> list[Session]:
-    """Each UTC day's rows from that day's own stream, so a day is the same in every run; only
-    the rows inside [start, end] show."""
-    idle_after = start_ts + (end_ts - start_ts) // 5
-    out: list[Session] = []
-    for day in range(start_ts // DAY, end_ts // DAY + 1):
-        # Cumulative floors: a day's count depends on its number alone, and the counts of
-        # LIVE_DAYS consecutive days add up to `sessions`.
-        first = sessions * day // LIVE_DAYS
-        count = sessions * (day + 1) // LIVE_DAYS - first
-        rng = random.Random(f"kore-sandbox:{gen.seed}:day:{day}")  # noqa: S311 - test data
-        midnight = day * DAY
-        span = _Span(midnight, midnight + DAY, (midnight,), idle_after)
-        rows = _base_sessions(gen, rng, span, first=first, count=count, shape=shape)
-        out.extend(s for s in rows if start_ts <= s.start and s.end <= end_ts)
-    return out
-
-
-def _held_back(
-    gen: _Generator, rng: random.Random, *, first: int, late: int, new: int, end_ts: int
-) -> list[Session]:
-    hidden: list[Session] = []
-    # Late arrivals ended in the 12 hours before `end`: inside windows a tap has already read.
-    for i in range(late):
-        duration = rng.randint(MIN_DURATION, MAX_DURATION)
-        finish = rng.randrange(end_ts - 12 * 3600, end_ts)
-        hidden.append(gen.session(rng, first + i, finish - duration, finish, "late"))
-    # New sessions start in [end, end + 50 min] and end before end + 1 h.
-    for i in range(new):
-        begin = end_ts + rng.randint(0, 50 * 60)
-        duration = rng.randint(MIN_DURATION, min(MAX_DURATION, end_ts + 3599 - begin))
-        hidden.append(gen.session(rng, first + late + i, begin, begin + duration, "new"))
-    return hidden
-
-
-def time_range(
-    start: datetime | None, end: datetime | None, now: datetime | None
-) -> tuple[datetime, datetime, bool]:
-    """(start, end, live): without `end` the range ends an hour before `now` (default: the
-    real time) and the data is generated day by day."""
-    live = end is None
-    if end is None:
-        end = (now or datetime.now(UTC)).replace(microsecond=0) - timedelta(hours=1)
-    return (start if start is not None else end - timedelta(days=LIVE_DAYS)), end, live
-
-
-def generate(
-    *,
-    seed: int,
-    apps: int,
-    channels: Sequence[str],
-    sessions: int,
-    late: int,
-    new: int,
-    start: datetime | None,
-    end: datetime | None,
-    tz: str,
-    filter_field: str,
-    notification_fraction: float,
-    extra_field_fraction: float,
-    boundary_fraction: float,
-    idle_apps: int = 0,
-    plain_session_fraction: float = 0.0,
-    hidden_apps: int = 0,
-    now: datetime | None = None,
-) -> Dataset:
-    """Generate the sandbox's rows; the same arguments always give the same rows.
-
-    With `end` given, exactly `sessions` rows begin in [start, end). Without it ("live"), each
-    UTC day has its own rows, `sessions` per 120 days, the same whenever the emulator starts;
-    those inside [start, end] show. The last `idle_apps` apps have sessions only in the first
-    fifth of the range: apps that went quiet months ago, next to busy ones. The sessions of the
-    last `hidden_apps` apps are held back with the late and new ones.
-    """
-    if apps < 1 or not channels:
-        raise ValueError("need at least one app and one channel")
-    if not 0 <= idle_apps < apps:
-        raise ValueError("idle_apps must leave at least one busy app")
-    if not 0 <= hidden_apps < apps:
-        raise ValueError("hidden_apps must leave at least one app visible from the start")
-    if min(sessions, late, new) < 0:
-        raise ValueError("session counts must be >= 0")
-    first, last, live = time_range(start, end, now)
-    start_ts, end_ts = _ceil_epoch(first), _ceil_epoch(last)
-    if end_ts <= start_ts:
-        raise ValueError("start must be before end")
-    gen = _Generator(
-        seed=seed,
-        apps=apps,
-        channels=channels,
-        tz=tz,
-        notification_fraction=notification_fraction,
-        plain_session_fraction=plain_session_fraction,
-        extra_field_fraction=extra_field_fraction,
-    )
-    gen.make_users(min(max(10, sessions // 10), 20_000))
-    shape = _Shape(filter_field, boundary_fraction, apps - idle_apps)
-    if live:
-        visible = _live_sessions(gen, sessions, start_ts, end_ts, shape)
-        held_rng = random.Random(f"kore-sandbox:{seed}:held")  # noqa: S311 - test data
-    else:
-        visible = _fixed_sessions(gen, sessions, start_ts, end_ts, shape)
-        held_rng = gen.rng
-    hidden = _held_back(gen, held_rng, first=sessions, late=late, new=new, end_ts=end_ts)
-    if hidden_apps:
-        # Apps "added later": their rows show with the late and new ones, on reveal().
-        later = set(gen.bot_ids[apps - hidden_apps :])
-        hidden = [s for s in visible if s.bot_id in later] + hidden
-        visible = [s for s in visible if s.bot_id not in later]
-
-    present = {s.channel for s in visible} | {s.channel for s in hidden}
-    return Dataset(
-        bot_ids=gen.bot_ids,
-        channels=[c for c in gen.channels if c in present],
-        start=datetime.fromtimestamp(start_ts, UTC),
-        end=datetime.fromtimestamp(end_ts, UTC),
-        visible=visible,
-        hidden=hidden,
-        live=live,
-    )
 
 
 class Index:

@@ -14,6 +14,7 @@ from datetime import date, datetime
 from typing import Any
 
 from tap_kore_billing.sandbox.data import FILTER_FIELDS
+from tap_kore_billing.sandbox.planted import audit_cases
 from tap_kore_billing.sandbox.summary import COUNTER_NAMES
 from tap_kore_billing.sandbox.wire import UTC, parse_date_text
 
@@ -236,6 +237,14 @@ KNOBS: tuple[Knob, ...] = (
     ),
     Knob(
         "boundary_fraction", 0.03, _rate, "sessions at UTC midnights (window edges)", runtime=False
+    ),
+    Knob(
+        "audit_cases",
+        (),
+        audit_cases,
+        "billing sessions that break one billing rule each, FINDING:APP:DAY (planted.py)",
+        runtime=False,
+        flag="",  # --audit-case FINDING:APP:DAY, repeatable, in __main__
     ),
     # -- the app inventory (Get Bots, Get Linked Apps) ----------------------------------------
     Knob(

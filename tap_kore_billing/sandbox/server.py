@@ -7,6 +7,7 @@ rows come in a stable but shuffled order, and quota/jti are consumed before faul
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import random
@@ -25,14 +26,8 @@ import jwt
 
 from tap_kore_billing.sandbox.apps import APP_KNOBS, AppsRoute, Inventory
 from tap_kore_billing.sandbox.apps import route as inventory_route
-from tap_kore_billing.sandbox.data import (
-    Dataset,
-    Index,
-    Session,
-    add_months,
-    dumps,
-    generate,
-)
+from tap_kore_billing.sandbox.data import Dataset, Index, Session, add_months, dumps
+from tap_kore_billing.sandbox.generation import generate
 from tap_kore_billing.sandbox.knobs import DATA_KNOBS, RUNTIME_KNOBS, checked, resolve
 from tap_kore_billing.sandbox.latency import Latency
 from tap_kore_billing.sandbox.summary import (
@@ -465,10 +460,11 @@ class Sandbox:
                 self._rebuild()
 
     def info(self) -> dict[str, Any]:
-        """What a client needs to connect (never the secret)."""
+        """What a client needs to connect (never the secret), and the planted audit cases
+        when there are any."""
         with self._lock:
             visible = len(self._data.visible)
-        return {
+        shown = {
             "url": self.url,
             "client_id": self.client_id,
             "bot_ids": self.bot_ids,
@@ -478,6 +474,18 @@ class Sandbox:
                 {"botId": app.bot_id, "name": app.name} for app in self._inventory.visible_apps()
             ],
         }
+        if self._data.planted:
+            shown["audit_cases"] = self.planted_audit_cases()
+        return shown
+
+    def planted_audit_cases(self) -> list[dict[str, Any]]:
+        """The billing sessions planted to break one billing rule each (the `audit_cases` knob),
+        in the order given: finding, app (1-based), botId, day (UTC, ISO), channel,
+        koreUserId, conversationSessionId, billingSessionIds (the sessions the finding names;
+        for over_counted every session of the conversation), otherBillingSessionId (the
+        earlier session an overlap overlaps, else None), addedBillingSessionIds (every row the
+        case added) and excessSessions (over_counted: sessions beyond the rule, else 0)."""
+        return copy.deepcopy(self._data.planted)
 
     def apps(self) -> list[dict[str, Any]]:
         """Every app in position order: botId, name, index (1-based), status, and hidden (added
@@ -841,6 +849,8 @@ class Sandbox:
                 result = self.arrivals()
             elif method == "GET" and name == "info":
                 result = self.info()
+            elif method == "GET" and name == "audit_cases":
+                result = self.planted_audit_cases()
             elif method == "POST" and name == "reveal":
                 added = self.reveal()
                 result = {"revealed": added, "visible_sessions": self.info()["visible_sessions"]}

@@ -51,6 +51,22 @@ def test_the_command_line_checks_values_like_the_constructor():
     assert "invalid error_rate='2': rates must be within [0, 1]" in done.stderr
 
 
+def test_audit_cases_are_checked_on_the_command_line_like_in_the_constructor():
+    bad = "over_counted:1:2024-05-01,too_long:2:2024-05-02"
+    with pytest.raises(ValueError, match=r"invalid audit_cases=.*too_long.*must be one of"):
+        Sandbox(sessions=5, end=END, audit_cases=bad)
+    done = subprocess.run(
+        [sys.executable, "-m", "tap_kore_billing.sandbox", "--port", "0", "--audit-case", bad],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "invalid audit_cases=" in done.stderr
+    assert "the finding must be one of longer_than_15_minutes" in done.stderr
+
+
 def test_the_constructor_and_the_control_endpoint_share_the_checks():
     with pytest.raises(ValueError, match="invalid latency_jitter=2"):
         Sandbox(sessions=5, end=END, latency_jitter=2)
