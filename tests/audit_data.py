@@ -251,7 +251,7 @@ def clean_account(rng: random.Random, apps: list[str], days: list[date]) -> Acco
     return acc
 
 
-def plant(acc: Account, rng: random.Random, bot: str, day: date, finding: str) -> None:
+def plant(acc: Account, rng: random.Random, bot: str, day: date, finding: str | None) -> None:
     """One case that breaks one rule only, for a new user of `bot` on `day`: a finding of the
     session audit, or (finding None) an over-counted conversation."""
     user = acc.user()
