@@ -15,11 +15,17 @@ import random
 import uuid
 from collections import Counter
 from datetime import date, timedelta
-from pathlib import Path
 
-import duckdb
 import psycopg
 import pytest
+from audit_build import (
+    AUDIT_DAILY,
+    CONVERSATION_AUDIT,
+    SESSION_AUDIT,
+    build_duckdb,
+    columns_of,
+    read_duckdb,
+)
 from audit_data import (
     EDGE_BOT,
     EDGE_DAY,
@@ -35,64 +41,9 @@ from audit_data import (
     equal_start_case,
     plant,
 )
-from helpers import PG, SESSION_COLUMNS, SUMMARY_COLUMNS, postgres_or_skip, run_meltano
+from helpers import PG, SUMMARY_COLUMNS, postgres_or_skip, run_meltano
 
-MODELS = "analytics"
-SESSION_AUDIT = "kore_billing__session_audit"
-CONVERSATION_AUDIT = "kore_billing__conversation_audit"
-AUDIT_DAILY = "kore_billing__audit_daily"
 COUNTS = (*FINDINGS, "over_counted_conversations", "excess_sessions")
-
-
-def write_duckdb(path: Path, rows: list[dict], summaries: list[dict] | None = None) -> None:
-    """The two billing tables as target-duckdb writes them (names lower-cased)."""
-    with duckdb.connect(str(path)) as db:
-        db.execute("create schema kore_billing")
-        for table, columns, data in (
-            ("billing_sessions", SESSION_COLUMNS, rows),
-            ("billing_usage_summary", SUMMARY_COLUMNS, summaries or []),
-        ):
-            db.execute(
-                f"create table kore_billing.{table} "
-                f"({', '.join(f'{name} {kind}' for name, kind in columns.items())})"
-            )
-            lowered = [{key.lower(): value for key, value in row.items()} for row in data]
-            if lowered:
-                db.executemany(
-                    f"insert into kore_billing.{table} values "  # noqa: S608
-                    f"({', '.join('?' for _ in columns)})",
-                    [[row.get(name) for name in columns] for row in lowered],
-                )
-
-
-def read_duckdb(path: Path, model: str) -> list[dict]:
-    with duckdb.connect(str(path), read_only=True) as db:
-        cursor = db.execute(f"select * from {path.stem}.{MODELS}.{model}")  # noqa: S608
-        names = [d[0] for d in cursor.description or []]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-
-def build_duckdb(
-    workdir: Path,
-    rows: list[dict],
-    summaries: list[dict] | None = None,
-    dbt_vars: dict | None = None,
-    *,
-    check: bool = True,
-) -> tuple[str, Path, dict[str, dict], int]:
-    """`meltano invoke dbt-duckdb build` over `rows`: output, the file, results, exit code."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    database = workdir / "audit.duckdb"
-    write_duckdb(database, rows, summaries)
-    args = ["invoke", "dbt-duckdb", "build"]
-    if dbt_vars is not None:
-        args += ["--vars", json.dumps(dbt_vars)]
-    done = run_meltano(args, workdir, env={"DBT_DUCKDB_PATH": str(database)}, check=check)
-    results_file = workdir / "dbt-target" / "run_results.json"
-    results = {
-        r["unique_id"].split(".")[2]: r for r in json.loads(results_file.read_text())["results"]
-    }
-    return done.stdout + done.stderr, database, results, done.returncode
 
 
 def findings_of(rows: list[dict]) -> dict[tuple[str, str], str | None]:
@@ -130,18 +81,19 @@ def edge(dbt_duckdb_installed, tmp_path_factory):
     acc = edge_account()
     _, database, results, _ = build_duckdb(tmp_path_factory.mktemp("edge"), acc.rows)
     models = {m: read_duckdb(database, m) for m in (SESSION_AUDIT, CONVERSATION_AUDIT, AUDIT_DAILY)}
-    return acc, results, models
+    columns = {m: columns_of(database, m) for m in (*models, "kore_billing__reconciliation")}
+    return acc, results, models, columns
 
 
 def test_each_finding_is_flagged_past_its_tolerance_and_not_at_it(edge):
-    acc, _, models = edge
+    acc, _, models, _ = edge
     assert findings_of(models[SESSION_AUDIT]) == acc.findings
     by_finding = Counter(finding for _, finding in acc.findings)
     assert by_finding == {LONGER: 2, OVERLAPS: 2, OUTSIDE: 2}  # the cases the data plants
 
 
 def test_conversations_hold_one_billing_session_per_15_minutes(edge):
-    acc, _, models = edge
+    acc, _, models, _ = edge
     rows = models[CONVERSATION_AUDIT]
     assert judged(rows) == acc.conversations
     over = {r["conversation_session_id"] for r in rows if r["status"] == "over_counted"}
@@ -150,7 +102,7 @@ def test_conversations_hold_one_billing_session_per_15_minutes(edge):
 
 
 def test_each_detail_names_the_session_its_times_and_the_rule(edge):
-    acc, _, models = edge
+    acc, _, models, _ = edge
     rows = {r["billingSessionId"]: r for r in acc.rows}
     for found in models[SESSION_AUDIT]:
         row, detail = rows[found["billing_session_id"]], found["detail"]
@@ -173,7 +125,7 @@ def test_each_detail_names_the_session_its_times_and_the_rule(edge):
 
 
 def test_the_day_counts_each_finding_and_the_excess(edge):
-    acc, _, models = edge
+    acc, _, models, _ = edge
     days = {(r["bot_id"], r["billing_day"]): r for r in models[AUDIT_DAILY]}
     sessions = Counter(
         (
@@ -191,14 +143,14 @@ def test_the_day_counts_each_finding_and_the_excess(edge):
 
 
 def test_nulls_fail_no_test_and_without_a_price_there_is_no_amount(edge):
-    _, results, models = edge
+    _, results, _, columns = edge
     assert {
         name: r["status"] for name, r in results.items() if r["status"] not in ("pass", "success")
     } == {"kore_billing__session_types_are_mapped": "warn"}  # the row without a type
     assert any(name.startswith("not_null_kore_billing__session_audit") for name in results)
     assert results["kore_billing__audit_daily_adds_up"]["status"] == "pass"
-    for model, rows in models.items():
-        assert not [c for c in rows[0] if c.endswith(("_amount", "_price"))], model
+    for model, names in columns.items():
+        assert [c for c in names if c.endswith(("_amount", "_price"))] == [], model
 
 
 def draw_seed() -> int:
@@ -290,7 +242,7 @@ def pg_schemas():
 
 
 def test_postgres_gives_the_same_audit_as_duckdb(edge, tmp_path, pg_schemas):
-    acc, duckdb_results, duckdb_models = edge
+    acc, duckdb_results, duckdb_models, _ = edge
     load_schema, models_schema = pg_schemas
     write_postgres(load_schema, acc.rows)
     run_meltano(["install", "dbt-postgres"], tmp_path)
