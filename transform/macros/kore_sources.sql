@@ -44,7 +44,8 @@
 {% macro kore_stage(table_name, columns, keys, required=true) -%}
     {%- set relation = source('kore_billing', table_name) -%}
     {%- set loaded = load_relation(relation) if execute else relation -%}
-    {%- if loaded is none and required and not kore_allow_missing_sources() %}
+    {%- set allow_missing = kore_allow_missing_sources() -%}
+    {%- if loaded is none and required and not allow_missing %}
         {{- exceptions.raise_compiler_error(
             "schema " ~ relation.schema ~ " in database " ~ relation.database ~ " has no table "
             ~ relation.identifier ~ " (the tap's " ~ table_name ~ " stream): set var"
