@@ -170,6 +170,15 @@ def edge_account() -> Account:
         bot, equal_user, at, at + seconds(300), kind="Sessions", session_id="bs-equal-a"
     )
     acc.expect(greater, OVERLAPS, smaller)
+    # Several earlier sessions: the one shared with the most is named. C shares 2 minutes with
+    # B and none with A, which B overlaps by 9 minutes.
+    several = acc.user()
+    a, b, c = (
+        acc.session(bot, several, at + seconds(m * 60), at + seconds(n * 60), kind="Sessions")
+        for m, n in ((0, 10), (1, 14), (12, 22))
+    )
+    acc.expect(b, OVERLAPS, a)
+    acc.expect(c, OVERLAPS, b)
     # The same user on another channel, or another app, is not an overlap.
     acc.session(bot, equal_user, at, at + seconds(600), kind="Sessions", channel="ivr")
     acc.session(

@@ -7,7 +7,8 @@
   - overlaps_another_session: it shares more than the tolerance with a session of the same
     kore_user_id, bot_id and channel that starts earlier (at the same second: the smaller
     billing_session_id counts as earlier). Sessions that touch (one ends as the next starts)
-    share nothing. other_billing_session_id is the session it shares the most with.
+    share nothing. other_billing_session_id is the session it shares the most with (the first
+    to start of those).
   - outside_its_conversation: it starts before its conversation session's start, or ends after
     its end, by more than the tolerance.
 
@@ -60,23 +61,69 @@ longer_findings as (
         and session_seconds > {{ window_seconds + tolerance }}
 ),
 
--- Each session against the sessions of its user, app and channel that start before it.
-overlap_pairs as (
+-- The sessions of each user, app and channel in order of start (then ID), each with the latest
+-- end among those before it: the overlap with the earlier sessions is largest with that one, so
+-- a window finds every overlap without comparing each pair.
+timeline as (
+    select
+        billing_session_id,
+        kore_user_id,
+        bot_id,
+        channel,
+        billing_session_started_at,
+        billing_session_ended_at,
+        started_text,
+        ended_text,
+        lag(latest_end) over (
+            partition by kore_user_id, bot_id, channel
+            order by billing_session_started_at, billing_session_id
+        ) as latest_earlier_end
+    from (
+        select
+            sessions.*,
+            max(billing_session_ended_at) over (
+                partition by kore_user_id, bot_id, channel
+                order by billing_session_started_at, billing_session_id
+                rows between unbounded preceding and current row
+            ) as latest_end
+        from sessions
+        where billed_by_window = 1
+            and kore_user_id is not null
+            and bot_id is not null
+            and channel is not null
+            and billing_session_started_at is not null
+            and billing_session_ended_at is not null
+    ) as running
+),
+
+overlapping as (
+    select
+        timeline.*,
+        {{ kore_seconds(
+            'billing_session_started_at',
+            'case when latest_earlier_end < billing_session_ended_at'
+            ~ ' then latest_earlier_end else billing_session_ended_at end'
+        ) }} as shared_seconds
+    from timeline
+    where latest_earlier_end > billing_session_started_at
+),
+
+-- The earlier session each flagged one shares the most with (of several, the first to start).
+overlap_ranked as (
     select
         later.billing_session_id,
         later.started_text,
         later.ended_text,
+        later.shared_seconds,
         earlier.billing_session_id as other_billing_session_id,
-        earlier.billing_session_started_at as other_started_at,
         earlier.started_text as other_started_text,
         earlier.ended_text as other_ended_text,
-        {{ kore_seconds(
-            'later.billing_session_started_at',
-            'case when earlier.billing_session_ended_at < later.billing_session_ended_at'
-            ~ ' then earlier.billing_session_ended_at else later.billing_session_ended_at end'
-        ) }} as shared_seconds
-    from sessions as later
-    inner join sessions as earlier
+        row_number() over (
+            partition by later.billing_session_id
+            order by earlier.billing_session_started_at, earlier.billing_session_id
+        ) as overlap_rank
+    from overlapping as later
+    inner join timeline as earlier
         on later.kore_user_id = earlier.kore_user_id
         and later.bot_id = earlier.bot_id
         and later.channel = earlier.channel
@@ -87,20 +134,9 @@ overlap_pairs as (
                 and earlier.billing_session_id < later.billing_session_id
             )
         )
-        and earlier.billing_session_ended_at > later.billing_session_started_at
-    where later.billed_by_window = 1
-        and earlier.billed_by_window = 1
-),
-
-overlap_ranked as (
-    select
-        overlap_pairs.*,
-        row_number() over (
-            partition by billing_session_id
-            order by shared_seconds desc, other_started_at, other_billing_session_id
-        ) as overlap_rank
-    from overlap_pairs
-    where shared_seconds > {{ tolerance }}
+        and {{ kore_seconds('later.billing_session_started_at', 'earlier.billing_session_ended_at') }}
+            >= later.shared_seconds
+    where later.shared_seconds > {{ tolerance }}
 ),
 
 overlap_findings as (
