@@ -1,7 +1,7 @@
 {#-
-  Each billing session checked against the rule Kore.ai bills by (../shared billing rules; the
-  README): one row per billing session and finding it breaks, none for a session that breaks
-  nothing. A finding needs its fields: a session without them is not flagged by it.
+  Each billing session checked against the rule Kore.ai bills by (its Plan and Usage pages: one
+  billing session is at most 15 minutes of a user's activity): one row per billing session and
+  finding it breaks, none for a session that breaks nothing. A finding needs its fields: a session without them is not flagged by it.
 
   - longer_than_15_minutes: it lasts more than 15 minutes plus the tolerance.
   - overlaps_another_session: it shares more than the tolerance with a session of the same
