@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
@@ -93,7 +94,8 @@ def snapshot(workdir: Path, env: dict[str, str]) -> dict:
         "from kore_billing.billing_usage_summary) as keys) as distinct_summary, "
         "(select count(*) from analytics.stg_kore_billing__billing_sessions) as staged_sessions, "
         "(select count(*) from analytics.stg_kore_billing__billing_usage_summary) "
-        "as staged_summary",
+        "as staged_summary, "
+        "(select sum(sessions) from analytics.kore_billing__audit_daily) as audited_sessions",
         workdir,
         env,
     )
@@ -103,7 +105,17 @@ def snapshot(workdir: Path, env: dict[str, str]) -> dict:
         workdir,
         env,
     )
-    return {"columns": columns, "sizes": sizes, "reconciliation": reconciliation}
+    audit = query(
+        "select billing_session_id, finding, detail from analytics.kore_billing__session_audit",
+        workdir,
+        env,
+    )
+    return {
+        "columns": columns,
+        "sizes": sizes,
+        "reconciliation": reconciliation,
+        "audit": sorted(map(json.dumps, audit)),
+    }
 
 
 def test_snowflake_local_pipeline_twice_flags_exactly_the_injected_app_days(installed, tmp_path):
@@ -144,6 +156,10 @@ def test_snowflake_local_pipeline_twice_flags_exactly_the_injected_app_days(inst
     sizes = first["sizes"]
     assert sizes["LOADED_SESSIONS"] == sizes["DISTINCT_SESSIONS"] == sessions
     assert sizes["STAGED_SESSIONS"] == sessions
+    # The audit built on Snowflake too: every session on a day, each detail with UTC times.
+    assert sizes["AUDITED_SESSIONS"] == sessions
+    for row in map(json.loads, first["audit"]):
+        assert re.search(r" \(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d to ", row["DETAIL"]), row
     assert sizes["STAGED_SUMMARY"] == sizes["DISTINCT_SUMMARY"] > 0
 
     rows = first["reconciliation"]
@@ -169,6 +185,7 @@ def test_snowflake_local_pipeline_twice_flags_exactly_the_injected_app_days(inst
         sizes["STAGED_SUMMARY"],
     )
     assert sorted(map(json.dumps, second["reconciliation"])) == sorted(map(json.dumps, rows))
+    assert second["audit"] == first["audit"]
     assert second["columns"] == first["columns"]
     # The data is where the environment says, one DuckDB file per database.
     assert (tmp_path / "snowflake-local" / "KORE_LOCAL.db").is_file()
@@ -176,7 +193,8 @@ def test_snowflake_local_pipeline_twice_flags_exactly_the_injected_app_days(inst
         f"snowflake-local: {sessions} sessions, {sizes['LOADED_SUMMARY']} summary rows, "
         f"{len(rows)} reconciliation rows, {len(found)} mismatches found, {len(injected)} "
         f"injected; second run appended {again['LOADED_SESSIONS'] - sessions} session and "
-        f"{again['LOADED_SUMMARY'] - sizes['LOADED_SUMMARY']} summary copies, counts unchanged"
+        f"{again['LOADED_SUMMARY'] - sizes['LOADED_SUMMARY']} summary copies, counts unchanged; "
+        f"{len(first['audit'])} audit findings"
     )
 
 

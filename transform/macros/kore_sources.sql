@@ -34,14 +34,27 @@
   _sdc_batched_at, _sdc_sequence. A table with none of them (target-duckdb, which upserts) keeps
   any one of the copies.
 
-  When the table has not been loaded yet (a stream not selected, or a first run before the tap
-  has that stream), the model is an empty result with the same columns and a warning says which
-  table is missing, so the rest of the project still builds.
+  A table that is not there: with `required` (the two billing streams, which every check reads)
+  the build fails with one line naming the schema, the database and the var to set, because a
+  wrong kore_billing_schema would otherwise build empty models that report no mismatch and no
+  finding. The optional streams (apps, app_links: a project loaded before they existed), and
+  every stream when var kore_billing_allow_missing_sources is true (before the first load), give
+  an empty result with the same columns and a warning naming the table.
 #}
-{% macro kore_stage(table_name, columns, keys) -%}
+{% macro kore_stage(table_name, columns, keys, required=true) -%}
     {%- set relation = source('kore_billing', table_name) -%}
     {%- set loaded = load_relation(relation) if execute else relation -%}
-    {%- if loaded is none %}
+    {%- set allow_missing = kore_allow_missing_sources() -%}
+    {%- if loaded is none and required and not allow_missing %}
+        {{- exceptions.raise_compiler_error(
+            "schema " ~ relation.schema ~ " in database " ~ relation.database ~ " has no table "
+            ~ relation.identifier ~ " (the tap's " ~ table_name ~ " stream): set var"
+            ~ " kore_billing_schema (in this repository's Meltano project: the dbt utility's"
+            ~ " source_schema setting) to the schema the loader writes to, or var"
+            ~ " kore_billing_allow_missing_sources: true to build empty models before the first"
+            ~ " load."
+        ) -}}
+    {%- elif loaded is none %}
         {{- exceptions.warn(
             "source table " ~ relation ~ " does not exist (yet): " ~ this.identifier
             ~ " is empty. Load the tap's " ~ table_name ~ " stream into that schema, or set"
@@ -85,4 +98,20 @@ from (
 ) as copies
 where kore_copy = 1
     {%- endif %}
+{%- endmacro %}
+
+
+{#
+  var kore_billing_allow_missing_sources: true or false (also the words 'true' and 'false', as
+  a value from the environment arrives).
+#}
+{% macro kore_allow_missing_sources() -%}
+    {%- set value = var('kore_billing_allow_missing_sources', false) -%}
+    {%- if value in [true, false] -%}
+        {{ return(value) }}
+    {%- elif value | string | lower in ['true', 'false'] -%}
+        {{ return(value | string | lower == 'true') }}
+    {%- endif -%}
+    {{ exceptions.raise_compiler_error(
+        "var kore_billing_allow_missing_sources must be true or false, not '" ~ value ~ "'") }}
 {%- endmacro %}

@@ -16,12 +16,12 @@
     `match` when difference is 0, else `mismatch`.
   - app_name comes from the apps stream; null for an app it does not list (or not loaded) and
     for app groups.
+  - With var kore_billing_price_per_session: unit_price (the price of the session type the seed
+    maps to the unit; null when no type of the unit has one, or its types' prices differ) and
+    each count times it. Without the var these columns do not exist.
 -#}
-{%- set reconcile_on = var('reconcile_on', 'start') -%}
-{%- if reconcile_on not in ['start', 'end'] -%}
-    {{ exceptions.raise_compiler_error(
-        "var reconcile_on must be 'start' or 'end', not '" ~ reconcile_on ~ "'") }}
-{%- endif -%}
+{%- set reconcile_on = kore_reconcile_on() -%}
+{%- set priced = kore_prices() | length > 0 -%}
 {%- set all_apps_bot_ids = var('all_apps_bot_ids', ['ALL']) -%}
 {%- set units = ['sessions', 'conversations', 'alert_notifications', 'proactive_notifications'] -%}
 
@@ -128,6 +128,22 @@ apps as (
     select bot_id, app_name
     from {{ ref('stg_kore_billing__apps') }}
 )
+{%- if priced %},
+
+unit_prices as (
+    select
+        unit,
+        case
+            when count(*) = count(session_price) and min(session_price) = max(session_price)
+            then min(session_price)
+        end as unit_price
+    from (
+        select unit, {{ kore_price_of('billing_session_type') }} as session_price
+        from session_types
+    ) as priced_types
+    group by unit
+)
+{%- endif %}
 
 select
     periods.bot_id,
@@ -135,7 +151,7 @@ select
     granularity,
     period_start,
     period_end,
-    unit,
+    periods.unit,
     detail_count,
     summary_count,
     detail_count - coalesce(summary_count, 0) as difference,
@@ -145,6 +161,19 @@ select
         else 'mismatch'
     end as status,
     cast('{{ reconcile_on }}' as {{ dbt.type_string() }}) as reconciled_on
+    {%- if priced %},
+    unit_prices.unit_price,
+    cast(detail_count * unit_prices.unit_price as {{ kore_amount_type() }}) as detail_amount,
+    cast(summary_count * unit_prices.unit_price as {{ kore_amount_type() }}) as summary_amount,
+    cast(
+        (detail_count - coalesce(summary_count, 0)) * unit_prices.unit_price
+        as {{ kore_amount_type() }}
+    ) as difference_amount
+    {%- endif %}
 from periods
 left join apps
     on periods.bot_id = apps.bot_id
+{%- if priced %}
+left join unit_prices
+    on periods.unit = unit_prices.unit
+{%- endif %}

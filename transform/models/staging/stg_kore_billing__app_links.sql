@@ -11,4 +11,4 @@
     ('defaultLanguage', 'linked_default_language', dbt.type_string()),
     ('configuredVersion', 'configured_version', dbt.type_int()),
     ('publishedVersion', 'published_version', dbt.type_int()),
-], keys=['parentBotId', 'linkedBotId', 'state']) }}
+], keys=['parentBotId', 'linkedBotId', 'state'], required=false) }}

@@ -11,4 +11,4 @@
     ('createdOn', 'created_at', dbt.type_timestamp()),
     ('source', 'learned_from', dbt.type_string()),
     ('billingReadable', 'billing_readable', dbt.type_boolean()),
-], keys=['botId']) }}
+], keys=['botId'], required=false) }}

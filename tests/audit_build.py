@@ -1,0 +1,74 @@
+"""Building the dbt project over hand-made billing sessions, as the audit tests do: the rows go
+into a DuckDB file in target-duckdb's shape, `meltano invoke dbt-duckdb build` builds the
+project into it, and the models are read back."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+from helpers import SESSION_COLUMNS, SUMMARY_COLUMNS, run_meltano
+
+MODELS = "analytics"
+SESSION_AUDIT = "kore_billing__session_audit"
+CONVERSATION_AUDIT = "kore_billing__conversation_audit"
+AUDIT_DAILY = "kore_billing__audit_daily"
+
+
+def write_duckdb(path: Path, rows: list[dict], summaries: list[dict] | None = None) -> None:
+    """The two billing tables as target-duckdb writes them (names lower-cased)."""
+    with duckdb.connect(str(path)) as db:
+        db.execute("create schema kore_billing")
+        for table, columns, data in (
+            ("billing_sessions", SESSION_COLUMNS, rows),
+            ("billing_usage_summary", SUMMARY_COLUMNS, summaries or []),
+        ):
+            db.execute(
+                f"create table kore_billing.{table} "
+                f"({', '.join(f'{name} {kind}' for name, kind in columns.items())})"
+            )
+            lowered = [{key.lower(): value for key, value in row.items()} for row in data]
+            if lowered:
+                db.executemany(
+                    f"insert into kore_billing.{table} values "  # noqa: S608
+                    f"({', '.join('?' for _ in columns)})",
+                    [[row.get(name) for name in columns] for row in lowered],
+                )
+
+
+def read_duckdb(path: Path, model: str) -> list[dict]:
+    with duckdb.connect(str(path), read_only=True) as db:
+        cursor = db.execute(f"select * from {path.stem}.{MODELS}.{model}")  # noqa: S608
+        names = [d[0] for d in cursor.description or []]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def columns_of(path: Path, model: str) -> list[str]:
+    """The model's columns, in order, whether or not it has rows."""
+    with duckdb.connect(str(path), read_only=True) as db:
+        cursor = db.execute(f"select * from {path.stem}.{MODELS}.{model} limit 0")  # noqa: S608
+        return [d[0] for d in cursor.description or []]
+
+
+def build_duckdb(
+    workdir: Path,
+    rows: list[dict],
+    summaries: list[dict] | None = None,
+    dbt_vars: dict | None = None,
+    *,
+    check: bool = True,
+) -> tuple[str, Path, dict[str, dict], int]:
+    """`meltano invoke dbt-duckdb build` over `rows`: output, the file, results, exit code."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    database = workdir / "audit.duckdb"
+    write_duckdb(database, rows, summaries)
+    args = ["invoke", "dbt-duckdb", "build"]
+    if dbt_vars is not None:
+        args += ["--vars", json.dumps(dbt_vars)]
+    done = run_meltano(args, workdir, env={"DBT_DUCKDB_PATH": str(database)}, check=check)
+    results_file = workdir / "dbt-target" / "run_results.json"
+    results = {
+        r["unique_id"].split(".")[2]: r for r in json.loads(results_file.read_text())["results"]
+    }
+    return done.stdout + done.stderr, database, results, done.returncode
