@@ -18,11 +18,14 @@ import os
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
 import duckdb
+
+from tap_kore_billing.words import counted
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -244,6 +247,55 @@ def per_family(db: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def audit(db: duckdb.DuckDBPyConnection) -> None:
+    """The billing rule checked: a verdict line, then every finding with the IDs to quote."""
+    sessions = db.sql(
+        "select coalesce(app_name, bot_id), billing_day, finding, detail "  # noqa: S608
+        f"from {MARTS}.kore_billing__session_audit order by 2, 1, billing_session_id"
+    ).fetchall()
+    conversations = db.sql(
+        "select coalesce(a.app_name, a.bot_id), a.billing_day, a.conversation_session_id, "  # noqa: S608
+        "a.conversation_seconds, a.billing_sessions, a.expected_at_most, a.excess_sessions, "
+        "string_agg(s.billing_session_id, ', ' order by s.billing_session_started_at) "
+        f"from {MARTS}.kore_billing__conversation_audit a "
+        f"join {MARTS}.stg_kore_billing__billing_sessions s "
+        "on s.bot_id = a.bot_id and s.conversation_session_id = a.conversation_session_id "
+        "where a.status = 'over_counted' group by 1, 2, 3, 4, 5, 6, 7 order by 2, 1"
+    ).fetchall()
+    print("\n" + audit_line(sessions, conversations))
+    for app, day, finding, detail in sessions:
+        print(f"  {app}, {day_text(day)}, {finding.replace('_', ' ')}: {detail}")
+    for app, day, conversation, seconds, billed, expected, excess, ids in conversations:
+        print(
+            f"  {app}, {day_text(day)}, over-counted conversation {conversation}: "
+            f"{seconds // 60} min {seconds % 60} s of activity billed as {billed} sessions, at "
+            f"most {expected} by the 15-minute rule ({excess} excess): {ids}"
+        )
+    if sessions or conversations:
+        print("  Quote these IDs to Kore.ai support when disputing the invoice.")
+
+
+def audit_line(sessions: Sequence[tuple], conversations: Sequence[tuple]) -> str:
+    """`AUDIT: ...`: how many billing sessions break the rule, how many are in excess, per app."""
+    broken = Counter(app for app, *_ in sessions)
+    excess = Counter[str]()
+    for app, *_rest, extra, _ids in conversations:
+        excess[app] += int(extra)
+    if not broken and not excess:
+        return "AUDIT: every billing session follows Kore.ai's 15-minute rule"
+    per_app = []
+    for app in sorted(set(broken) | set(excess)):
+        said = [f"{broken[app]} breaking"] if broken[app] else []
+        said += [f"{excess[app]} in excess"] if excess[app] else []
+        per_app.append(f"{app} {', '.join(said)}")
+    verb = "breaks" if len(sessions) == 1 else "break"
+    return (
+        f"AUDIT: {counted(len(sessions), 'billing session')} {verb} Kore.ai's 15-minute rule, "
+        f"and over-counted conversations hold {counted(sum(excess.values()), 'billing session')} "
+        f"in excess: {'; '.join(per_app)}"
+    )
+
+
 def main() -> int:
     installed = subprocess.run(
         [str(BIN / "meltano"), "install", "tap-kore-billing", "target-duckdb", "dbt-duckdb"],
@@ -269,6 +321,7 @@ def main() -> int:
         verdict(db)
         per_app(db)
         per_family(db)
+        audit(db)
     print(
         "\nmatch: the sessions found equal the usage summary's count; mismatch: they differ; "
         "open: today's periods, still being counted, checked once they end."

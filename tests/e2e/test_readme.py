@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+import typing as t
 from datetime import date
 from pathlib import Path
 
@@ -95,14 +96,20 @@ def test_the_plain_singer_block_runs_twice_as_written(tmp_path):
         assert 0 < len(again) < len(first_records) / 4, "the second run reads the lookback only"
 
 
-def test_the_demo_verdict_the_readme_shows_is_the_line_the_demo_prints():
-    """The README's example VERDICT, rebuilt by the demo's own words from the demo account: its
-    start, the injected day and the three apps (the day count grows with the date)."""
+def load_demo() -> t.Any:
+    """scripts/demo.py as a module, for the words it prints."""
     spec = importlib.util.spec_from_file_location("demo", ROOT / "scripts" / "demo.py")
     assert spec
     assert spec.loader
     demo = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(demo)
+    return demo
+
+
+def test_the_demo_verdict_the_readme_shows_is_the_line_the_demo_prints():
+    """The README's example VERDICT, rebuilt by the demo's own words from the demo account: its
+    start, the injected day and the three apps (the day count grows with the date)."""
+    demo = load_demo()
     shown = re.search(r"^VERDICT: 3 apps, (\d+) days \(1 Sep - (\d+) Dec,", README, re.MULTILINE)
     assert shown, "the README shows no VERDICT line of the demo"
     days, last_day = int(shown.group(1)), int(shown.group(2))
@@ -112,3 +119,20 @@ def test_the_demo_verdict_the_readme_shows_is_the_line_the_demo_prints():
         3, days, first, date(2026, 12, last_day), [("Claims Bot", injected, "conversations", -3)]
     )
     assert f"\n{line}\n" in README
+
+
+def test_the_demo_audit_line_the_readme_shows_is_the_line_the_demo_prints():
+    """The README's AUDIT example, rebuilt by the demo's own words from the cases it plants (a
+    session each for the three session rules, a conversation billed three times for two)."""
+    demo = load_demo()
+    names = {1: "Front Desk", 2: "Claims Bot", 3: "Billing Help"}
+    sessions, conversations = [], []
+    for case in demo.AUDIT_CASES:
+        finding, app, day = case.split(":")
+        row = (names[int(app)], date.fromisoformat(day), finding)
+        if finding == "over_counted":
+            conversations.append((*row, 660, 3, 1, 2, "ids"))
+        else:
+            sessions.append((*row, "detail"))
+    line = demo.audit_line(sessions, conversations)
+    assert f"\n{line}\n" in README, line
