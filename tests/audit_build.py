@@ -1,6 +1,7 @@
 """Building the dbt project over hand-made billing sessions, as the audit tests do: the rows go
 into a DuckDB file in target-duckdb's shape, `meltano invoke dbt-duckdb build` builds the
-project into it, and the models are read back."""
+project into it, and the models are read back (from DuckDB, or from PostgreSQL where a test
+built them there)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import json
 from pathlib import Path
 
 import duckdb
-from helpers import SESSION_COLUMNS, SUMMARY_COLUMNS, run_meltano
+import psycopg
+from helpers import PG, SESSION_COLUMNS, SUMMARY_COLUMNS, run_meltano
 
 MODELS = "analytics"
 SESSION_AUDIT = "kore_billing__session_audit"
@@ -41,6 +43,14 @@ def read_duckdb(path: Path, model: str) -> list[dict]:
     with duckdb.connect(str(path), read_only=True) as db:
         cursor = db.execute(f"select * from {path.stem}.{MODELS}.{model}")  # noqa: S608
         names = [d[0] for d in cursor.description or []]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def read_postgres(schema: str, model: str) -> list[dict]:
+    """A model's rows in PostgreSQL, as read_duckdb gives them."""
+    with psycopg.connect(**PG) as conn:
+        cursor = conn.execute(f"select * from {schema}.{model}")  # noqa: S608
+        names = [d.name for d in cursor.description or []]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import socket
 import subprocess
 import sys
 import typing as t
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -201,6 +205,30 @@ def postgres_or_skip() -> None:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"PostgreSQL on 127.0.0.1:5432 is required under CI: {exc}")
         pytest.skip(f"no PostgreSQL on 127.0.0.1:5432 ({exc}); CI runs these")
+
+
+@contextmanager
+def postgres_schemas(prefix: str) -> Iterator[tuple[str, str]]:
+    """A loader schema and a models schema of their own (`prefix`_load_..., `prefix`_models_...),
+    dropped afterwards with the schema dbt stores test failures in; a skip (a failure under CI)
+    without PostgreSQL."""
+    postgres_or_skip()
+    suffix = uuid.uuid4().hex[:8]
+    names = (f"{prefix}_load_{suffix}", f"{prefix}_models_{suffix}")
+    try:
+        yield names
+    finally:
+        with psycopg.connect(**PG, autocommit=True) as conn:
+            for name in (*names, f"{names[1]}_dbt_test__audit"):
+                conn.execute(f"drop schema if exists {name} cascade")
+
+
+def draw_seed(variable: str = "KORE_AUDIT_SEED") -> int:
+    """A new seed each run, printed (pytest shows it with a failure); `variable`=<seed> in the
+    environment replays one."""
+    seed = int(os.environ.get(variable) or random.randrange(2**32))  # noqa: S311 - test data
+    print(f"seed {seed}: {variable}={seed} replays this test's data")
+    return seed
 
 
 def run_meltano(

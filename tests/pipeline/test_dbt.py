@@ -25,8 +25,8 @@ from helpers import (
     SECRETS_SEEN,
     SESSION_COLUMNS,
     SUMMARY_COLUMNS,
-    postgres_or_skip,
     postgres_pipeline_env,
+    postgres_schemas,
     run_meltano,
     tap_env,
 )
@@ -300,13 +300,8 @@ def test_each_dbt_utility_reads_the_tables_where_its_loader_writes_them():
 
 @pytest.fixture
 def pg_schemas():
-    postgres_or_skip()
-    suffix = uuid.uuid4().hex[:8]
-    names = (f"kore_load_{suffix}", f"kore_models_{suffix}")
-    yield names
-    with psycopg.connect(**PG, autocommit=True) as conn:
-        for name in (*names, f"{names[1]}_dbt_test__audit"):  # the last: stored test failures
-            conn.execute(f"drop schema if exists {name} cascade")
+    with postgres_schemas("kore") as names:
+        yield names
 
 
 def test_postgres_pipeline_flags_exactly_the_injected_discrepancies(tmp_path, pg_schemas):

@@ -10,7 +10,6 @@ target-postgres's shape, and must give the same rows there.
 from __future__ import annotations
 
 import json
-import os
 import random
 import uuid
 from collections import Counter
@@ -41,7 +40,7 @@ from audit_data import (
     equal_start_case,
     plant,
 )
-from helpers import PG, SUMMARY_COLUMNS, postgres_or_skip, run_meltano
+from helpers import PG, SUMMARY_COLUMNS, draw_seed, postgres_schemas, run_meltano
 
 COUNTS = (*FINDINGS, "over_counted_conversations", "excess_sessions")
 
@@ -153,14 +152,6 @@ def test_nulls_fail_no_test_and_without_a_price_there_is_no_amount(edge):
         assert [c for c in names if c.endswith(("_amount", "_price"))] == [], model
 
 
-def draw_seed() -> int:
-    """A new seed each run, printed (pytest shows it with a failure); KORE_AUDIT_SEED replays
-    one."""
-    seed = int(os.environ.get("KORE_AUDIT_SEED") or random.randrange(2**32))  # noqa: S311
-    print(f"seed {seed}: KORE_AUDIT_SEED={seed} replays this test's data")
-    return seed
-
-
 def random_account(seed: int) -> tuple[Account, random.Random, list[str], list[date]]:
     rng = random.Random(seed)  # noqa: S311 - test data
     apps = [f"st-{uuid.UUID(int=rng.getrandbits(128))}" for _ in range(rng.randint(2, 4))]
@@ -232,13 +223,8 @@ def write_postgres(schema: str, rows: list[dict]) -> None:
 
 @pytest.fixture
 def pg_schemas():
-    postgres_or_skip()
-    suffix = uuid.uuid4().hex[:8]
-    names = (f"kore_audit_load_{suffix}", f"kore_audit_models_{suffix}")
-    yield names
-    with psycopg.connect(**PG, autocommit=True) as conn:
-        for name in (*names, f"{names[1]}_dbt_test__audit"):
-            conn.execute(f"drop schema if exists {name} cascade")
+    with postgres_schemas("kore_audit") as names:
+        yield names
 
 
 def test_postgres_gives_the_same_audit_as_duckdb(edge, tmp_path, pg_schemas):

@@ -5,26 +5,20 @@ in bot_ids, its linked apps read through include_linked_apps, one of them unread
 from __future__ import annotations
 
 import json
-import uuid
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 
 import psycopg
 import pytest
-from helpers import PG, SECRETS_SEEN, postgres_or_skip, postgres_pipeline_env, run_meltano
+from helpers import PG, SECRETS_SEEN, postgres_pipeline_env, postgres_schemas, run_meltano
 
 from tap_kore_billing.sandbox import Sandbox
 
 
 @pytest.fixture
 def pg_schemas():
-    postgres_or_skip()
-    suffix = uuid.uuid4().hex[:8]
-    names = (f"kore_fam_load_{suffix}", f"kore_fam_models_{suffix}")
-    yield names
-    with psycopg.connect(**PG, autocommit=True) as conn:
-        for name in (*names, f"{names[1]}_dbt_test__audit"):
-            conn.execute(f"drop schema if exists {name} cascade")
+    with postgres_schemas("kore_fam") as names:
+        yield names
 
 
 def busy_day(sb: Sandbox, bot_id: str, at_least: int) -> str:
