@@ -40,7 +40,14 @@ from audit_data import (
     equal_start_case,
     plant,
 )
-from helpers import PG, SUMMARY_COLUMNS, draw_seed, postgres_schemas, run_meltano
+from helpers import (
+    PG,
+    SUMMARY_COLUMNS,
+    draw_seed,
+    postgres_pipeline_env,
+    postgres_schemas,
+    run_meltano,
+)
 
 COUNTS = (*FINDINGS, "over_counted_conversations", "excess_sessions")
 
@@ -235,15 +242,7 @@ def test_postgres_gives_the_same_audit_as_duckdb(edge, tmp_path, pg_schemas):
     run_meltano(
         ["invoke", "dbt-postgres:build"],
         tmp_path,
-        env={
-            "DBT_POSTGRES_HOST": PG["host"],
-            "DBT_POSTGRES_PORT": str(PG["port"]),
-            "DBT_POSTGRES_USER": PG["user"],
-            "DBT_POSTGRES_PASSWORD": "unused-with-trust-auth",
-            "DBT_POSTGRES_DBNAME": PG["dbname"],
-            "DBT_POSTGRES_SCHEMA": models_schema,
-            "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": load_schema,
-        },
+        env=postgres_pipeline_env(load_schema, models_schema),
     )
     results = json.loads((tmp_path / "dbt-target" / "run_results.json").read_text())["results"]
     statuses = {r["unique_id"].split(".")[2]: r["status"] for r in results}

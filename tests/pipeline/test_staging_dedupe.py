@@ -19,7 +19,7 @@ from typing import Any
 import duckdb
 import psycopg
 import pytest
-from helpers import PG, postgres_or_skip, run_meltano
+from helpers import PG, postgres_or_skip, postgres_pipeline_env, run_meltano
 
 APPS = ("st-aaaaaaaa-0000-0000-0000-00000000000a", "st-bbbbbbbb-0000-0000-0000-00000000000b")
 TYPES = {"Conversations": "conversations", "Alert Notifications": "alert_notifications"}
@@ -197,16 +197,8 @@ def test_postgres_append_only_load_reconciles_like_an_upserting_one(
         run_meltano(
             ["invoke", "dbt-postgres:build"],
             tmp_path / schema,
-            env={
-                "DBT_POSTGRES_HOST": PG["host"],
-                "DBT_POSTGRES_PORT": str(PG["port"]),
-                "DBT_POSTGRES_USER": PG["user"],
-                "DBT_POSTGRES_PASSWORD": "unused-with-trust-auth",
-                "DBT_POSTGRES_DBNAME": PG["dbname"],
-                "DBT_POSTGRES_SCHEMA": models,
-                # Where target-postgres would have loaded: dbt-postgres's source_schema follows.
-                "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": schema,
-            },
+            # Where target-postgres would have loaded: dbt-postgres's source_schema follows.
+            env=postgres_pipeline_env(schema, models),
         )
         with psycopg.connect(**PG) as conn:
             staged = conn.execute(STAGED.format(models=models)).fetchone()
