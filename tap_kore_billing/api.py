@@ -169,6 +169,7 @@ class ApiCalls:
         """
         target = path.current if isinstance(path, FallbackPath) else path
         self._call.started, self._call.tries = time.monotonic(), 0
+        self._call.unanswered_since = None
         try:
             if probe is not None and (answer := probe(target)) is not None:
                 return answer
@@ -247,12 +248,18 @@ class ApiCalls:
         return wait
 
     def gives_up(self, cause: BaseException) -> bool:
-        """Whether a retryable failure ends the call anyway: a host that answered nothing
-        (refused, unknown) for `UNREACHABLE_GIVE_UP_SECONDS` is not coming back soon."""
-        started = getattr(self._call, "started", time.monotonic())
-        return (
-            is_connect_failure(cause) and time.monotonic() - started >= UNREACHABLE_GIVE_UP_SECONDS
-        )
+        """Whether a retryable failure ends the call anyway: a host that has answered nothing
+        (refused, unknown, no connection) for `UNREACHABLE_GIVE_UP_SECONDS` since its first
+        unanswered try is not coming back soon. That first one is always retried (a resolver
+        can hiccup), however long the quota wait or the connect timeout before it."""
+        if not is_connect_failure(cause):
+            return False
+        now = time.monotonic()
+        since = getattr(self._call, "unanswered_since", None)
+        if since is None:
+            self._call.unanswered_since = now
+            return False
+        return bool(now - since >= UNREACHABLE_GIVE_UP_SECONDS)
 
     def note_retry(self, cause: BaseException, wait: float, next_try: int) -> None:
         """Count a retry and say why it happens, naming the host."""
@@ -269,7 +276,7 @@ class ApiCalls:
             # Given up by time, not by count: "of 8" would promise tries that never come.
             plan = (
                 f"try {next_try} next; a host that answers nothing is given up "
-                f"{UNREACHABLE_GIVE_UP_SECONDS:.0f} s after the first try"
+                f"{UNREACHABLE_GIVE_UP_SECONDS:.0f} s after its first unanswered try"
             )
         else:
             plan = f"try {next_try} of {self.api.max_tries} next"

@@ -20,10 +20,10 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # Set by scripts/meltano_stoppable.py for the Meltano it starts: a stop reaches the tap alone,
 # and Meltano keeps the state the loader confirms.
 STOPPABLE_WRAPPER_VARIABLE = "KORE_BILLING_STOPPABLE_WRAPPER"
+RESUMES = "; the next run goes on from there"
 MELTANO_STATE_CAVEAT = (
-    "; but this runs under `meltano run`, and a stopped Meltano (4.4) may not keep that state, "
-    "so the next run may start from an earlier one: stop runs through "
-    "scripts/meltano_stoppable.py to keep it"
+    ", but under `meltano run` a stopped Meltano (4.4) may not keep that state, so the next run "
+    "may start from an earlier one: stop runs through scripts/meltano_stoppable.py to keep it"
 )
 
 
@@ -45,7 +45,7 @@ def on_stop_signals(logger: logging.Logger, write_last_state: Callable[[], str])
             signal.Signals(signum).name,
             code,
             covered,
-            MELTANO_STATE_CAVEAT if under_meltano_run_without_wrapper() else "",
+            MELTANO_STATE_CAVEAT if under_meltano_run_without_wrapper() else RESUMES,
         )
         sys.exit(code)
 

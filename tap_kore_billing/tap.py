@@ -183,12 +183,9 @@ class TapKoreBilling(Tap):
             isinstance(stream, KoreBillingStream) and stream.get_batch_config(self.config)
             for stream in self.streams.values()
         ):
-            return "in BATCH mode the last STATE sent stands; the next run goes on from there"
+            return "in BATCH mode the last STATE sent stands"
         self.state_writer.write_state(self.state)
-        return (
-            "the last STATE message covers every record written before it; the next run goes "
-            "on from there"
-        )
+        return "the last STATE message covers every record written before it"
 
     @classmethod
     def cb_test(cls, ctx: click.Context, param: click.Option, value: str) -> None:

@@ -170,6 +170,16 @@ def edge_account() -> Account:
         bot, equal_user, at, at + seconds(300), kind="Sessions", session_id="bs-equal-a"
     )
     acc.expect(greater, OVERLAPS, smaller)
+    # Equal starts, IDs that differ in case: byte order on every warehouse ('E' < 'e'), where
+    # PostgreSQL's usual collation would put 'bs-equal-a' first.
+    cased_user = acc.user()
+    upper = acc.session(
+        bot, cased_user, at, at + seconds(600), kind="Sessions", session_id="bs-Equal-B"
+    )
+    lower = acc.session(
+        bot, cased_user, at, at + seconds(300), kind="Sessions", session_id="bs-equal-a"
+    )
+    acc.expect(lower, OVERLAPS, upper)
     # Several earlier sessions: the one shared with the most is named. C shares 2 minutes with
     # B and none with A, which B overlaps by 9 minutes.
     several = acc.user()
@@ -202,6 +212,12 @@ def edge_account() -> Account:
         acc.conversations[bot, conv_id] = (1, 1, 0)
         if flagged:
             acc.expect(session_id, OUTSIDE)
+    # No end, starting tolerance + 1 s before its conversation: flagged, its detail whole.
+    user, conv_id = acc.user(), acc.next_id("cs")
+    conv = (conv_id, at + seconds(TOLERANCE + 1), at + seconds(WINDOW))
+    no_end = acc.session(bot, user, at, None, conversation=conv)
+    acc.conversations[bot, conv_id] = (1, 1, 0)
+    acc.expect(no_end, OUTSIDE)
     # Notifications: no conversation, so no conversation rule; billed one each, so neither the
     # length nor the overlap rule (40 minutes, over a conversation of their user).
     acc.session(bot, touching_user, at, at + seconds(2400), kind="Alert Notifications")

@@ -200,5 +200,5 @@ def test_an_unreachable_host_fails_a_sync_within_seconds_in_words_that_agree(tmp
     assert 10 <= seconds <= 20
     assert len(retries) == tries - 1
     for number, line in enumerate(retries, start=2):
-        assert f"(try {number} next; a host that answers nothing is given up 10 s after" in line
+        assert f"(try {number} next; a host that answers nothing is given up 10 s after its" in line
     assert "of 8" not in run.stderr

@@ -197,7 +197,9 @@ def test_a_stop_through_the_wrapper_keeps_every_window_the_tap_finished(
             r"\[error\s*\] tap-kore-billing tap-kore-billing stopped by SIGTERM.*", output
         )
         assert stop_line, output[-3000:]
-        assert "meltano_stoppable" not in stop_line.group(0)  # the state is kept: no caveat
+        # The state is kept: no caveat.
+        assert "meltano_stoppable" not in stop_line.group(0)
+        assert "the next run goes on from there" in stop_line.group(0)
         assert STATE_SAVED in output[stop_line.end() :], output[-3000:]
         assert '"billing_sessions"' in saved_state(meltano_installed, schema, env)
         kept = len(set(loaded_ids(schema)))
@@ -227,6 +229,7 @@ def test_a_stop_of_meltano_itself_is_told_that_meltano_may_not_keep_the_state(
     [stop_line] = [line for line in output.splitlines() if "tap-kore-billing stopped by" in line]
     assert "may not keep that state" in stop_line
     assert "scripts/meltano_stoppable.py" in stop_line
+    assert "goes on from there" not in stop_line
 
 
 def test_the_taps_errors_show_as_errors_under_meltano(meltano_installed, schema):

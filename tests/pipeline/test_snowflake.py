@@ -15,7 +15,7 @@ import json
 import os
 import re
 import subprocess
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -125,7 +125,17 @@ def test_snowflake_local_pipeline_twice_flags_exactly_the_injected_app_days(inst
         "SNOWFLAKE_LOCAL_DIR": str(tmp_path / "snowflake-local"),
         "MELTANO_DATABASE_URI": f"sqlite:///{tmp_path / 'state.db'}",
     }
-    with Sandbox(seed=51, apps=2, sessions=400, max_page_size=100) as sb:
+    # One case of each session finding, so the audit's SQL runs on real findings here too.
+    today = datetime.now(UTC).date()
+    cases = [
+        ("longer_than_15_minutes", 1, today - timedelta(days=30)),
+        ("overlaps_another_session", 2, today - timedelta(days=40)),
+        ("outside_its_conversation", 1, today - timedelta(days=50)),
+    ]
+    with Sandbox(seed=51, apps=2, sessions=400, max_page_size=100, audit_cases=cases) as sb:
+        planted = {
+            (case["billingSessionIds"][0], case["finding"]) for case in sb.planted_audit_cases()
+        }
         days = sorted({s["start"].date() for s in sb.expected()})
         injected = {
             (sb.bot_ids[0], days[4], "conversations"): 2,
@@ -158,8 +168,11 @@ def test_snowflake_local_pipeline_twice_flags_exactly_the_injected_app_days(inst
     assert sizes["STAGED_SESSIONS"] == sessions
     # The audit built on Snowflake too: every session on a day, each detail with UTC times.
     assert sizes["AUDITED_SESSIONS"] == sessions
-    for row in map(json.loads, first["audit"]):
+    findings = [json.loads(row) for row in first["audit"]]
+    assert {(row["BILLING_SESSION_ID"], row["FINDING"]) for row in findings} == planted
+    for row in findings:
         assert re.search(r" \(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d to ", row["DETAIL"]), row
+        assert row["DETAIL"].startswith(f"Billing session {row['BILLING_SESSION_ID']} "), row
     assert sizes["STAGED_SUMMARY"] == sizes["DISTINCT_SUMMARY"] > 0
 
     rows = first["reconciliation"]

@@ -129,3 +129,19 @@
         then cast(coalesce(sum({{ quantity }} * {{ price }}), 0) as {{ kore_amount_type() }})
     end
 {%- endmacro %}
+
+
+{#- An ID as the audit orders and compares it: byte order on every warehouse, so that "the
+    greater billing_session_id" of two sessions starting together is the same one everywhere
+    (PostgreSQL would otherwise use its database's collation, where 'a' < 'B'). -#}
+{% macro kore_id_order(column) -%}
+    {{ return(adapter.dispatch('kore_id_order', 'kore_billing')(column)) }}
+{%- endmacro %}
+
+{% macro default__kore_id_order(column) -%}
+    {{ column }}
+{%- endmacro %}
+
+{% macro postgres__kore_id_order(column) -%}
+    {{ column }} collate "C"
+{%- endmacro %}

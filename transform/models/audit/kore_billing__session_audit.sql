@@ -16,7 +16,8 @@
   the seed kore_billing__session_types maps to the units `conversations` and `sessions` (the
   older type, no conversation). Notifications are billed one per notification, so their length
   and their overlap with a conversation mean nothing. The conversation rule applies to every
-  row that names a conversation session with its start and end.
+  row that names a conversation session with its start and end. `detail` says "an unknown
+  time" for a time the row lacks, so a null never fails the build.
 -#}
 {%- set tolerance = kore_audit_tolerance() -%}
 {%- set window_seconds = 900 -%}
@@ -38,8 +39,10 @@ sessions as (
         end as billed_by_window,
         {{ kore_seconds('sessions.billing_session_started_at', 'sessions.billing_session_ended_at') }}
             as session_seconds,
-        {{ kore_timestamp_text('sessions.billing_session_started_at') }} as started_text,
-        {{ kore_timestamp_text('sessions.billing_session_ended_at') }} as ended_text
+        coalesce({{ kore_timestamp_text('sessions.billing_session_started_at') }}, 'an unknown time')
+            as started_text,
+        coalesce({{ kore_timestamp_text('sessions.billing_session_ended_at') }}, 'an unknown time')
+            as ended_text
     from {{ ref('stg_kore_billing__billing_sessions') }} as sessions
     left join session_types
         on sessions.billing_session_type = session_types.billing_session_type
@@ -76,14 +79,14 @@ timeline as (
         ended_text,
         lag(latest_end) over (
             partition by kore_user_id, bot_id, channel
-            order by billing_session_started_at, billing_session_id
+            order by billing_session_started_at, {{ kore_id_order('billing_session_id') }}
         ) as latest_earlier_end
     from (
         select
             sessions.*,
             max(billing_session_ended_at) over (
                 partition by kore_user_id, bot_id, channel
-                order by billing_session_started_at, billing_session_id
+                order by billing_session_started_at, {{ kore_id_order('billing_session_id') }}
                 rows between unbounded preceding and current row
             ) as latest_end
         from sessions
@@ -120,7 +123,9 @@ overlap_ranked as (
         earlier.ended_text as other_ended_text,
         row_number() over (
             partition by later.billing_session_id
-            order by earlier.billing_session_started_at, earlier.billing_session_id
+            order by
+                earlier.billing_session_started_at,
+                {{ kore_id_order('earlier.billing_session_id') }}
         ) as overlap_rank
     from overlapping as later
     inner join timeline as earlier
@@ -131,7 +136,8 @@ overlap_ranked as (
             earlier.billing_session_started_at < later.billing_session_started_at
             or (
                 earlier.billing_session_started_at = later.billing_session_started_at
-                and earlier.billing_session_id < later.billing_session_id
+                and {{ kore_id_order('earlier.billing_session_id') }}
+                    < {{ kore_id_order('later.billing_session_id') }}
             )
         )
         and {{ kore_seconds('later.billing_session_started_at', 'earlier.billing_session_ended_at') }}
