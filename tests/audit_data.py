@@ -171,13 +171,13 @@ def edge_account() -> Account:
     )
     acc.expect(greater, OVERLAPS, smaller)
     # Equal starts, IDs that differ in case: byte order on every warehouse ('E' < 'e'), where
-    # PostgreSQL's usual collation would put 'bs-equal-a' first.
+    # PostgreSQL's usual collation would put 'bs-cased-a' first.
     cased_user = acc.user()
     upper = acc.session(
-        bot, cased_user, at, at + seconds(600), kind="Sessions", session_id="bs-Equal-B"
+        bot, cased_user, at, at + seconds(600), kind="Sessions", session_id="bs-Cased-B"
     )
     lower = acc.session(
-        bot, cased_user, at, at + seconds(300), kind="Sessions", session_id="bs-equal-a"
+        bot, cased_user, at, at + seconds(300), kind="Sessions", session_id="bs-cased-a"
     )
     acc.expect(lower, OVERLAPS, upper)
     # Several earlier sessions: the one shared with the most is named. C shares 2 minutes with
