@@ -47,22 +47,29 @@ def children(pid: int) -> list[int]:
     return [int(row[0]) for row in rows if len(row) == 2 and int(row[1]) == pid]
 
 
-def command_line(pid: int) -> str:
+def command_line(pid: int) -> list[str]:
+    """The process's arguments (Linux /proc, else `ps`, split at spaces)."""
     path = Path(f"/proc/{pid}/cmdline")
     if path.exists():
         try:
-            return path.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            return path.read_bytes().decode(errors="replace").split("\0")
         except OSError:
-            return ""
+            return []
     listing = subprocess.run(
         ["ps", "-o", "command=", "-p", str(pid)], capture_output=True, text=True, check=False
     )
-    return listing.stdout
+    return listing.stdout.split()
 
 
 def extractors(meltano_pid: int) -> list[int]:
-    """Meltano's children running the tap (its executable is named after it)."""
-    return [pid for pid in children(meltano_pid) if EXTRACTOR in command_line(pid)]
+    """Meltano's children running the tap: its executable (or the script its Python runs) is
+    named after it. Not any argument that merely contains the name: the loader's config path
+    does when the project lives in a folder called tap-kore-billing."""
+    return [
+        pid
+        for pid in children(meltano_pid)
+        if any(Path(arg).name == EXTRACTOR for arg in command_line(pid)[:2])
+    ]
 
 
 def main(argv: list[str]) -> int:
