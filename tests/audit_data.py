@@ -161,25 +161,20 @@ def edge_account() -> Account:
         splits=[(0, WINDOW), (shared - 1, shared - 1 + WINDOW)],
     )
     acc.expect(later, OVERLAPS, first)
-    # Equal starts (the older type): the greater billingSessionId is flagged, whatever the order.
+    # Equal starts (the older type): the greater billingSessionId is flagged, whatever the order,
+    # by bytes on every warehouse ('C' < 'c', where PostgreSQL's usual collation says otherwise).
     equal_user = acc.user()
-    greater = acc.session(
-        bot, equal_user, at, at + seconds(600), kind="Sessions", session_id="bs-equal-b"
-    )
-    smaller = acc.session(
-        bot, equal_user, at, at + seconds(300), kind="Sessions", session_id="bs-equal-a"
-    )
-    acc.expect(greater, OVERLAPS, smaller)
-    # Equal starts, IDs that differ in case: byte order on every warehouse ('E' < 'e'), where
-    # PostgreSQL's usual collation would put 'bs-cased-a' first.
-    cased_user = acc.user()
-    upper = acc.session(
-        bot, cased_user, at, at + seconds(600), kind="Sessions", session_id="bs-Cased-B"
-    )
-    lower = acc.session(
-        bot, cased_user, at, at + seconds(300), kind="Sessions", session_id="bs-cased-a"
-    )
-    acc.expect(lower, OVERLAPS, upper)
+    for user, (greater_id, smaller_id) in (
+        (equal_user, ("bs-equal-b", "bs-equal-a")),
+        (acc.user(), ("bs-cased-a", "bs-Cased-B")),
+    ):
+        greater = acc.session(
+            bot, user, at, at + seconds(600), kind="Sessions", session_id=greater_id
+        )
+        smaller = acc.session(
+            bot, user, at, at + seconds(300), kind="Sessions", session_id=smaller_id
+        )
+        acc.expect(greater, OVERLAPS, smaller)
     # Several earlier sessions: the one shared with the most is named. C shares 2 minutes with
     # B and none with A, which B overlaps by 9 minutes.
     several = acc.user()
