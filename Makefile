@@ -6,12 +6,13 @@ STAMP := $(VENV)/.installed
 
 .PHONY: test unit lint setup lock clean readme definition bench demo
 
-## setup: create .venv with the locked versions and the tap in editable mode
+## setup: create .venv with the locked versions and the tap in editable mode (--no-deps: the lock
+## is complete, and leaves out gql's `backoff`, which would overwrite singer-sdk's; pyproject.toml)
 setup: $(STAMP)
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -qq --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install -qq --disable-pip-version-check --no-deps -r requirements.lock
 	$(BIN)/python -m pip install -qq --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 

@@ -25,29 +25,23 @@ from pathlib import Path
 
 import duckdb
 
+from tap_kore_billing.sandbox.demo_account import (
+    ARGUMENTS,
+    AUDIT_CASES,
+    DEMO_START,
+    INJECTED_DAY,
+)
 from tap_kore_billing.words import counted
+
+__all__ = ["AUDIT_CASES", "DEMO_START", "INJECTED_DAY"]  # the README's test reads them here
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 DATABASE = ROOT / "output" / "kore_billing.duckdb"
 SCHEMA = "kore_billing.kore_billing"
 MARTS = "kore_billing.analytics"
-DEMO_START = "2026-09-01T00:00:00Z"
-INJECTED_DAY = "2026-11-21"
-INJECTED = f"2:{INJECTED_DAY}:conversations:3"  # app 2 is Claims Bot
-LINKS = "1:2,1:3"
-# One audit case of each finding (FINDING:APP:DAY; apps 1 Front Desk, 2 Claims Bot, 3 Billing
-# Help), away from INJECTED_DAY; the emulator's info line lists their IDs under "audit_cases".
-AUDIT_CASES = (
-    "longer_than_15_minutes:1:2026-09-14",
-    "overlaps_another_session:2:2026-10-06",
-    "outside_its_conversation:3:2026-10-22",
-    "over_counted:1:2026-11-09",
-)
 # The sandbox environment in meltano.yml points at 8765; DEMO_PORT picks another.
 PORT_SETTING = os.environ.get("DEMO_PORT") or "8765"
-# The emulator's obviously fake secret, as in meltano.yml's sandbox environment.
-SANDBOX_SECRET = "sandbox-secret-not-real-only-for-the-local-emulator"  # noqa: S105
 UNITS = ("sessions", "conversations", "alert_notifications", "proactive_notifications")
 
 
@@ -60,21 +54,7 @@ def demo_port() -> int:
 
 def start_emulator(port: int) -> tuple[subprocess.Popen[str], str]:
     emulator = subprocess.Popen(
-        [
-            str(BIN / "kore-billing-sandbox"),
-            "--port",
-            str(port),
-            "--client-secret",
-            SANDBOX_SECRET,
-            "--start",
-            DEMO_START,
-            "--links",
-            LINKS,
-            "--summary-discrepancy",
-            INJECTED,
-            "--audit-case",
-            ",".join(AUDIT_CASES),
-        ],
+        [str(BIN / "kore-billing-sandbox"), "--port", str(port), *ARGUMENTS],
         stdout=subprocess.PIPE,
         text=True,
     )

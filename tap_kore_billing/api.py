@@ -24,6 +24,7 @@ from singer_sdk.exceptions import RetriableAPIError
 
 from tap_kore_billing.api_errors import (
     RETRIED_ERRORS,
+    RETRIES_SPENT,
     ApiRequestError,
     InvalidResponseBodyError,
     RequestFailedError,
@@ -188,7 +189,7 @@ class ApiCalls:
         except (RetriableAPIError, requests.RequestException) as exc:
             seconds = time.monotonic() - self._call.started
             raise RequestFailedError(
-                f"request failed after {counted(self._call.tries, 'try')} in {seconds:.0f} s: "
+                f"{RETRIES_SPENT}{counted(self._call.tries, 'try')} in {seconds:.0f} s: "
                 f"{where}: {describe_failure(exc)}"
             ) from exc
 

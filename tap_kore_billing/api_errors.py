@@ -33,6 +33,11 @@ RETRIED_ERRORS = (
 )
 
 
+# How the message of a request whose every try failed on something a retry may fix begins
+# (throttling, server errors, network faults): a later run may pass; orchestrators retry it.
+RETRIES_SPENT = "request failed after "
+
+
 class ApiRequestError(FatalAPIError):
     """A 4xx answer that retrying cannot fix; keeps the response for the error message."""
 

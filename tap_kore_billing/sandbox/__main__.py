@@ -93,8 +93,9 @@ def _discrepancies(specs: Sequence[str], bot_ids: Sequence[str]) -> list[dict[st
     return out
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the sandbox in the foreground; returns the exit status."""
+def build(argv: Sequence[str]) -> Sandbox:
+    """The emulator these command-line arguments describe, not yet started; ValueError names
+    a bad argument."""
     args = _parser().parse_args(argv)
     options = {
         knob.name: getattr(args, knob.name)
@@ -106,12 +107,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     secret = os.environ.get("KORE_SANDBOX_CLIENT_SECRET")
     if "client_secret" not in options and secret:
         options["client_secret"] = secret
+    sandbox = Sandbox(host=args.host, port=args.port, **options)
+    if args.summary_discrepancy:
+        sandbox.configure(
+            summary_discrepancies=_discrepancies(args.summary_discrepancy, sandbox.bot_ids)
+        )
+    return sandbox
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the sandbox in the foreground; returns the exit status."""
     try:
-        sandbox = Sandbox(host=args.host, port=args.port, **options)
-        if args.summary_discrepancy:
-            sandbox.configure(
-                summary_discrepancies=_discrepancies(args.summary_discrepancy, sandbox.bot_ids)
-            )
+        sandbox = build(sys.argv[1:] if argv is None else argv)
         sandbox.start()
     except (ValueError, OSError) as exc:
         print(f"kore-billing-sandbox: {exc}", file=sys.stderr)

@@ -23,7 +23,7 @@ from datetime import datetime, tzinfo
 from functools import cached_property
 from zoneinfo import ZoneInfo
 
-from singer_sdk import Stream
+from singer_sdk import Stream, metrics
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
 from tap_kore_billing.api_errors import RequestFailedError
@@ -262,6 +262,10 @@ class KoreBillingStream(Stream, t.Generic[_Plan, _Done]):
             f", {detail}" if detail else "",
             seconds,
         )
+        # The Singer metric for what the requests cost, as one total: orchestrators read it
+        # (the Dagster code location's "requests made").
+        with metrics.http_request_counter(self.name, self.name) as requests_made:
+            requests_made.increment(calls.requests_sent)
 
     # --- state and output: the SDK seams ------------------------------------------------------
 

@@ -1,29 +1,17 @@
-"""scripts/meltano_stoppable.py signals the tap alone: the process whose executable is the tap,
-not a loader whose arguments merely contain the tap's name (a project checked out in a folder
-called tap-kore-billing gives every plugin such a config path)."""
+"""The stoppable Meltano wrapper (scripts/meltano_stoppable.py) signals the tap alone: the
+process whose executable is the tap, not a loader whose arguments merely contain the tap's
+name (a project checked out in a folder called tap-kore-billing gives every plugin such a
+config path)."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
-import typing as t
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tap_kore_billing import meltano_stoppable
+
 WAIT = "import time; time.sleep(60)"
-
-
-def wrapper() -> t.Any:
-    spec = importlib.util.spec_from_file_location(
-        "stoppable", ROOT / "scripts" / "meltano_stoppable.py"
-    )
-    assert spec
-    assert spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_only_the_taps_process_is_an_extractor(tmp_path):
@@ -42,7 +30,7 @@ def test_only_the_taps_process_is_an_extractor(tmp_path):
     ]
     try:
         # This test's process stands for Meltano: the two are its children.
-        found = wrapper().extractors(os.getpid())
+        found = meltano_stoppable.extractors(os.getpid())
         assert found == [started[0].pid]
     finally:
         for process in started:

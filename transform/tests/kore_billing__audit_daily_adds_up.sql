@@ -1,3 +1,5 @@
+{{ config(meta={'dagster': {'ref': {'name': 'kore_billing__audit_daily'}}}) }}
+{# meta: Dagster shows this test as a check of kore_billing__audit_daily. #}
 {#
   kore_billing__audit_daily holds every billing session once, every flagged session once and
   every over-counted conversation's excess once: its totals equal those of the staged sessions,

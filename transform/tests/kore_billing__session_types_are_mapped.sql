@@ -1,4 +1,9 @@
-{{ config(severity='warn', store_failures=true) }}
+{{ config(
+    severity='warn',
+    store_failures=true,
+    meta={'dagster': {'ref': {'name': 'stg_kore_billing__billing_sessions'}}},
+) }}
+{# meta: Dagster shows this test as a check of the staged sessions. #}
 {#
   billingSessionType values that seeds/kore_billing__session_types.csv does not map to a unit. Their
   sessions are left out of kore_billing__reconciliation, so add each type reported here to the seed

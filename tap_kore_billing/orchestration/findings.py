@@ -1,0 +1,133 @@
+"""What the reconciliation and the audit found, read back from the warehouse with `dbt show`
+(one query, any warehouse dbt reaches), as the numbers the asset checks report."""
+
+from __future__ import annotations
+
+import json
+import re
+import typing as t
+from dataclasses import dataclass, field
+
+from tap_kore_billing.orchestration.dbt_command import run_dbt
+from tap_kore_billing.orchestration.settings import CodeLocationSettings
+
+# dbt's headings above the message ("Runtime Error in sql_operation inline_query (...)").
+HEADING = re.compile(r"^\w+ Error( in .*)?$")
+TOP = 10  # IDs and rows shown in a check's metadata
+
+# One row per closed app-day-unit that differs, per billing session that breaks a rule, and
+# per over-counted conversation.
+QUERY = """
+select 'mismatch' as kind, coalesce(app_name, bot_id) as app, bot_id,
+       cast(cast(period_start as date) as varchar(10)) as day, unit as what,
+       cast(difference as bigint) as amount, cast(null as varchar(200)) as id
+from {{ ref('kore_billing__reconciliation') }}
+where status = 'mismatch' and granularity = 'day'
+union all
+select 'finding', coalesce(app_name, bot_id), bot_id, cast(billing_day as varchar(10)), finding,
+       1, billing_session_id
+from {{ ref('kore_billing__session_audit') }}
+union all
+select 'over_counted', coalesce(app_name, bot_id), bot_id, cast(billing_day as varchar(10)),
+       'over_counted', cast(excess_sessions as bigint), conversation_session_id
+from {{ ref('kore_billing__conversation_audit') }}
+where status = 'over_counted'
+"""
+
+
+class FindingsQueryError(RuntimeError):
+    """The query could not run; the message is dbt's error."""
+
+
+@dataclass
+class Findings:
+    mismatches: list[dict[str, t.Any]] = field(default_factory=list)
+    breaking: list[dict[str, t.Any]] = field(default_factory=list)
+    over_counted: list[dict[str, t.Any]] = field(default_factory=list)
+
+    @property
+    def mismatching_app_days(self) -> int:
+        """Closed app-days that differ (one app-day may differ in several units)."""
+        return len({(row["bot_id"], row["day"]) for row in self.mismatches})
+
+    @property
+    def excess_sessions(self) -> int:
+        return sum(int(row["amount"]) for row in self.over_counted)
+
+    @property
+    def count(self) -> int:
+        """Findings: billing sessions that break a rule, and over-counted conversations."""
+        return len(self.breaking) + len(self.over_counted)
+
+    def mismatch_lines(self) -> list[str]:
+        return [
+            f"{row['app']} ({row['bot_id']}), {row['day']}, {row['what']}: "
+            f"{_difference(int(row['amount']))}"
+            for row in self.mismatches[:TOP]
+        ]
+
+    def finding_lines(self) -> list[str]:
+        breaking = [
+            f"{row['id']}: {row['what'].replace('_', ' ')} ({row['app']}, {row['day']})"
+            for row in self.breaking
+        ]
+        over = [
+            f"conversation {row['id']}: {row['amount']} billing sessions in excess "
+            f"({row['app']}, {row['day']})"
+            for row in self.over_counted
+        ]
+        return (breaking + over)[:TOP]
+
+
+def _difference(amount: int) -> str:
+    if amount < 0:
+        return f"{-amount} more billed than found"
+    return f"{amount} more found than billed"
+
+
+def read_findings(settings: CodeLocationSettings) -> Findings:
+    done = run_dbt(
+        settings,
+        ["show", "--inline", QUERY, "--output", "json", "--limit", "-1", "--log-format", "json"],
+    )
+    rows, errors = _parse_show(done.stdout)
+    if done.returncode != 0 or rows is None:
+        said = "; ".join(errors) or (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise FindingsQueryError(f"reading the findings with dbt show failed: {said}")
+    found = Findings()
+    order = sorted(rows, key=lambda row: (row["day"] or "", row["app"] or "", row["id"] or ""))
+    for row in order:
+        {"mismatch": found.mismatches, "finding": found.breaking}.get(
+            row["kind"], found.over_counted
+        ).append(row)
+    return found
+
+
+def _first_line(message: str) -> str:
+    """dbt's error message without the traceback it may carry."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    useful = [
+        line
+        for line in lines
+        if not line.startswith(("Encountered an error", "Traceback", "File "))
+        and not HEADING.match(line)
+    ]
+    return (useful or lines or [message])[0]
+
+
+def _parse_show(stdout: str) -> tuple[list[dict[str, t.Any]] | None, list[str]]:
+    """The rows of dbt's ShowNode event (keys lower-cased: Snowflake folds them up), and the
+    messages of its error events."""
+    rows, errors = None, []
+    for line in stdout.splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        info = event.get("info", {}) if isinstance(event, dict) else {}
+        if info.get("level") == "error" and info.get("msg"):
+            errors.append(_first_line(str(info["msg"])))
+        if info.get("name") == "ShowNode":
+            preview = json.loads(event["data"]["preview"])
+            rows = [{key.lower(): value for key, value in row.items()} for row in preview]
+    return rows, errors
