@@ -8,6 +8,7 @@ import dagster as dg
 from dagster import AssetExecutionContext
 
 from tap_kore_billing.orchestration.findings import (
+    TOP,
     Findings,
     FindingsQueryError,
     read_findings,
@@ -86,7 +87,7 @@ def reconciliation_result(found: Findings) -> dg.AssetCheckResult:
 
 
 def audit_result(found: Findings) -> dg.AssetCheckResult:
-    ids = [row["id"] for row in found.breaking + found.over_counted]
+    ids = found.ids()
     return dg.AssetCheckResult(
         check_name=AUDIT_CHECK,
         asset_key=FINDINGS_KEY,
@@ -97,7 +98,7 @@ def audit_result(found: Findings) -> dg.AssetCheckResult:
             "excess_sessions": found.excess_sessions,
             "breaking_sessions": len(found.breaking),
             "over_counted_conversations": len(found.over_counted),
-            "top_ids": dg.MetadataValue.json(ids[:10]),
+            "top_ids": dg.MetadataValue.json(ids[:TOP]),
             "details": dg.MetadataValue.md(_bullets(found.finding_lines())),
         },
         description=(

@@ -15,8 +15,8 @@ from tap_kore_billing.orchestration.settings import CodeLocationSettings
 HEADING = re.compile(r"^\w+ Error( in .*)?$")
 TOP = 10  # IDs and rows shown in a check's metadata
 
-# One row per closed app-day-unit that differs, per billing session that breaks a rule, and
-# per over-counted conversation.
+# One row per closed app-day-unit that differs, per billing session that breaks a rule, per
+# over-counted conversation, and per billing session billed in one (the IDs to quote).
 QUERY = """
 select 'mismatch' as kind, coalesce(app_name, bot_id) as app, bot_id,
        cast(cast(period_start as date) as varchar(10)) as day, unit as what,
@@ -32,6 +32,13 @@ select 'over_counted', coalesce(app_name, bot_id), bot_id, cast(billing_day as v
        'over_counted', cast(excess_sessions as bigint), conversation_session_id
 from {{ ref('kore_billing__conversation_audit') }}
 where status = 'over_counted'
+union all
+select 'billed_in', coalesce(a.app_name, a.bot_id), a.bot_id, cast(a.billing_day as varchar(10)),
+       a.conversation_session_id, 0, s.billing_session_id
+from {{ ref('kore_billing__conversation_audit') }} as a
+inner join {{ ref('stg_kore_billing__billing_sessions') }} as s
+    on s.bot_id = a.bot_id and s.conversation_session_id = a.conversation_session_id
+where a.status = 'over_counted'
 """
 
 
@@ -44,6 +51,7 @@ class Findings:
     mismatches: list[dict[str, t.Any]] = field(default_factory=list)
     breaking: list[dict[str, t.Any]] = field(default_factory=list)
     over_counted: list[dict[str, t.Any]] = field(default_factory=list)
+    billed_in: dict[str, list[str]] = field(default_factory=dict)  # conversation: sessions
 
     @property
     def mismatching_app_days(self) -> int:
@@ -73,10 +81,17 @@ class Findings:
         ]
         over = [
             f"conversation {row['id']}: {row['amount']} billing sessions in excess "
-            f"({row['app']}, {row['day']})"
+            f"({row['app']}, {row['day']}), billed as "
+            + ", ".join(self.billed_in.get(row["id"], []))
             for row in self.over_counted
         ]
         return (breaking + over)[:TOP]
+
+    def ids(self) -> list[str]:
+        """The billing session IDs to quote: those that break a rule, then those billed in an
+        over-counted conversation."""
+        over = [i for row in self.over_counted for i in self.billed_in.get(row["id"], [])]
+        return [row["id"] for row in self.breaking] + over
 
 
 def _difference(amount: int) -> str:
@@ -97,6 +112,9 @@ def read_findings(settings: CodeLocationSettings) -> Findings:
     found = Findings()
     order = sorted(rows, key=lambda row: (row["day"] or "", row["app"] or "", row["id"] or ""))
     for row in order:
+        if row["kind"] == "billed_in":
+            found.billed_in.setdefault(row["what"], []).append(row["id"])
+            continue
         {"mismatch": found.mismatches, "finding": found.breaking}.get(
             row["kind"], found.over_counted
         ).append(row)

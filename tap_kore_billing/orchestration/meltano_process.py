@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import typing as t
 from collections import Counter
@@ -105,11 +106,10 @@ def run_meltano(
         errors="replace",
     )
     try:
-        for line in process.stdout or ():
-            _take(line, outcome, log)
+        _read(process, outcome, log)
         code = process.wait()
     except BaseException:
-        _stop(process, log)
+        _stop(process, outcome, log)
         raise
     outcome.seconds = time.monotonic() - started
     if code != 0:
@@ -136,12 +136,11 @@ def _take(line: str, outcome: MeltanoOutcome, log: Log) -> None:
         if plugin == EXTRACTOR:
             _count(metric, outcome)
         return
-    text = str(event.get("event", ""))
-    if plugin:
-        text = f"{plugin}: {text}"
+    said = str(event.get("event", ""))
+    text = f"{plugin}: {said}" if plugin else said
     if level in ("error", "critical"):
         if plugin == EXTRACTOR:
-            outcome.tap_error = text  # the tap's last word: its one-line failure
+            outcome.tap_error = said  # the tap's last word: its one-line failure
         elif outcome.meltano_error is None:
             outcome.meltano_error = text  # the first: later ones only say a block failed
     log(level if level in ("debug", "info", "warning", "error") else "error", text)
@@ -165,13 +164,23 @@ def _failure(code: int, outcome: MeltanoOutcome) -> MeltanoRunFailedError:
     return MeltanoRunFailedError(said, exit_code=code, retryable=retryable)
 
 
-def _stop(process: subprocess.Popen[str], log: Log) -> None:
+def _read(process: subprocess.Popen[str], outcome: MeltanoOutcome, log: Log) -> None:
+    for line in process.stdout or ():
+        _take(line, outcome, log)
+
+
+def _stop(process: subprocess.Popen[str], outcome: MeltanoOutcome, log: Log) -> None:
+    """SIGTERM to the wrapper, which passes it to the tap alone: the tap writes its last state
+    and the loader confirms it. Meltano's output is still read (a full pipe would stall it);
+    past the grace period a second signal makes Meltano stop everything."""
     if process.poll() is not None:
         return
     log("warning", "stopping the tap: its last state is saved before the step ends")
-    process.send_signal(signal.SIGTERM)  # the wrapper passes it to the tap alone
+    process.send_signal(signal.SIGTERM)
+    second = threading.Timer(STOP_GRACE_SECONDS, process.send_signal, (signal.SIGTERM,))
+    second.start()
     try:
-        process.wait(timeout=STOP_GRACE_SECONDS)
-    except subprocess.TimeoutExpired:
-        process.send_signal(signal.SIGTERM)  # a second signal: Meltano stops everything
-        process.wait(timeout=30)
+        _read(process, outcome, log)
+        process.wait()
+    finally:
+        second.cancel()
