@@ -23,6 +23,13 @@ from tap_kore_billing.orchestration.shards import linked_apps_caveat, shard_sett
 
 RETRIES = 3
 FIRST_RETRY_SECONDS = 60  # then 120, 240: a throttled or failing API gets time to recover
+FIRST_LOAD_RETRY_SECONDS = 10  # another shard's loader has created the tables by then
+RETRY_REASONS = {
+    "api": "the tap spent its tries on errors a later run may not meet",
+    "first_load": (
+        "on a first load, shards' loaders create the same tables at once and one may lose that race"
+    ),
+}
 WRITER_TAG = "kore_billing/writer"
 
 
@@ -100,8 +107,8 @@ def _run_shard(
         )
     except MeltanoRunFailedError as exc:
         if exc.retryable and context.retry_number < RETRIES:
-            wait = FIRST_RETRY_SECONDS * 2**context.retry_number
-            context.log.warning(f"{exc}: a later try may pass; retrying in {wait} s")
+            wait = retry_wait(exc.retry, context.retry_number)
+            context.log.warning(f"{exc}: {RETRY_REASONS[exc.retry or 'api']}; retrying in {wait} s")
             raise dg.RetryRequested(max_retries=RETRIES, seconds_to_wait=wait) from None
         raise dg.Failure(
             description=str(exc), metadata={"exit_code": exc.exit_code}, allow_retries=False
@@ -118,6 +125,12 @@ def _run_shard(
             "seconds": round(outcome.seconds, 1),
         }
     )
+
+
+def retry_wait(reason: str | None, retry_number: int) -> int:
+    if reason == "first_load":
+        return FIRST_LOAD_RETRY_SECONDS
+    return FIRST_RETRY_SECONDS * 2**retry_number
 
 
 def _logger(context: AssetExecutionContext) -> t.Callable[[str, str], None]:

@@ -35,15 +35,26 @@ class MeltanoOutcome:
     seconds: float = 0.0
     tap_error: str | None = None
     meltano_error: str | None = None
+    loader: str | None = None
+    loader_error: str | None = None  # the loader's last line that names an error
+    loader_failed: bool = False
+    first_load: bool = False  # no state yet: the loader may have created its tables
 
 
 class MeltanoRunFailedError(Exception):
-    """`meltano run` ended non-zero; the message is the tap's last error line (or Meltano's)."""
+    """`meltano run` ended non-zero; the message is the tap's last error line (or the
+    loader's, or Meltano's). `retry` says why another try may pass: "api" (the tap spent its
+    tries on throttling, server or network errors), "first_load" (loaders of several shards
+    creating the same tables at once, on their first load), else None."""
 
-    def __init__(self, message: str, *, exit_code: int, retryable: bool) -> None:
+    def __init__(self, message: str, *, exit_code: int, retry: str | None = None) -> None:
         super().__init__(message)
         self.exit_code = exit_code
-        self.retryable = retryable
+        self.retry = retry
+
+    @property
+    def retryable(self) -> bool:
+        return self.retry is not None
 
 
 def meltano_executable() -> str:
@@ -71,7 +82,6 @@ def tap_config(project: Path, environment: str, env: t.Mapping[str, str]) -> dic
         raise MeltanoRunFailedError(
             f"meltano config print {EXTRACTOR} failed: {said}",
             exit_code=done.returncode,
-            retryable=False,
         ) from None
 
 
@@ -113,11 +123,11 @@ def run_meltano(
         raise
     outcome.seconds = time.monotonic() - started
     if code != 0:
-        raise _failure(code, outcome)
+        raise failure_of(code, outcome)
     return outcome
 
 
-def _take(line: str, outcome: MeltanoOutcome, log: Log) -> None:
+def take_line(line: str, outcome: MeltanoOutcome, log: Log) -> None:
     """One line of Meltano's output: counted if it is the tap's metric, else logged."""
     line = line.rstrip("\n")
     if not line.strip():
@@ -138,12 +148,23 @@ def _take(line: str, outcome: MeltanoOutcome, log: Log) -> None:
         return
     said = str(event.get("event", ""))
     text = f"{plugin}: {said}" if plugin else said
-    if level in ("error", "critical"):
-        if plugin == EXTRACTOR:
-            outcome.tap_error = said  # the tap's last word: its one-line failure
-        elif outcome.meltano_error is None:
-            outcome.meltano_error = text  # the first: later ones only say a block failed
+    _note(event, said, outcome)
+    if level in ("error", "critical") and plugin == EXTRACTOR:
+        outcome.tap_error = said  # the tap's last word: its one-line failure
+    elif level in ("error", "critical") and not plugin and outcome.meltano_error is None:
+        outcome.meltano_error = text  # the first: later ones only say a block failed
     log(level if level in ("debug", "info", "warning", "error") else "error", text)
+
+
+def _note(event: dict[str, t.Any], said: str, outcome: MeltanoOutcome) -> None:
+    """What a failure message needs from Meltano's lines besides the tap's."""
+    if event.get("consumer") is True:
+        outcome.loader = str(event.get("string_id"))
+        if "rror" in said and not said.startswith("(Background on this error"):
+            outcome.loader_error = said.strip()
+    elif not event.get("string_id"):
+        outcome.first_load |= said.startswith("No state was found")
+        outcome.loader_failed |= said == "Loader failed"
 
 
 def _count(metric: dict[str, t.Any], outcome: MeltanoOutcome) -> None:
@@ -157,16 +178,31 @@ def _count(metric: dict[str, t.Any], outcome: MeltanoOutcome) -> None:
         outcome.requests += value
 
 
-def _failure(code: int, outcome: MeltanoOutcome) -> MeltanoRunFailedError:
-    said = outcome.tap_error or outcome.meltano_error or f"meltano exited with code {code}"
-    stopped = code in STOPPED_EXIT_CODES
-    retryable = not stopped and outcome.tap_error is not None and RETRIES_SPENT in said
-    return MeltanoRunFailedError(said, exit_code=code, retryable=retryable)
+def failure_of(code: int, outcome: MeltanoOutcome) -> MeltanoRunFailedError:
+    loader_said = (
+        f"{outcome.loader} failed: {outcome.loader_error}"
+        if outcome.loader_failed and outcome.loader_error
+        else None
+    )
+    said = (
+        outcome.tap_error
+        or loader_said
+        or outcome.meltano_error
+        or f"meltano exited with code {code}"
+    )
+    retry = None
+    if code in STOPPED_EXIT_CODES:
+        retry = None
+    elif outcome.tap_error is not None:
+        retry = "api" if RETRIES_SPENT in outcome.tap_error else None
+    elif outcome.loader_failed and outcome.first_load:
+        retry = "first_load"
+    return MeltanoRunFailedError(said, exit_code=code, retry=retry)
 
 
 def _read(process: subprocess.Popen[str], outcome: MeltanoOutcome, log: Log) -> None:
     for line in process.stdout or ():
-        _take(line, outcome, log)
+        take_line(line, outcome, log)
 
 
 def _stop(process: subprocess.Popen[str], outcome: MeltanoOutcome, log: Log) -> None:

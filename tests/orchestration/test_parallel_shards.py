@@ -1,0 +1,96 @@
+"""Shards in parallel, as a deployment runs them: `dagster asset materialize` (the multi-process
+executor) into PostgreSQL, the demo account in 2 shards. Both taps run at once in one Meltano
+project, each with a `.meltano` of its own (Meltano 4.4 shares a tap's catalog file between
+concurrent runs), and the checks read the models back from PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import psycopg
+import pytest
+from helpers import CAPTURED_OUTPUT, PG, ROOT, postgres_pipeline_env, postgres_schemas, run_meltano
+
+from tap_kore_billing.sandbox.demo_account import demo_sandbox
+
+SHARD_STEPS = ("kore_billing__shard_1", "kore_billing__shard_2")
+
+
+@pytest.fixture
+def schemas():
+    with postgres_schemas("kore_dagster") as names:
+        yield names
+
+
+def test_shards_run_at_once_into_postgres(schemas, tmp_path):
+    load, models = schemas
+    run_meltano(["install", "tap-kore-billing", "target-postgres", "dbt-postgres"], tmp_path)
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    env = {
+        **os.environ,
+        **postgres_pipeline_env(load, models),
+        "KORE_BILLING_LOADER": "target-postgres",
+        "KORE_BILLING_WORK_DIR": str(tmp_path / "work"),
+        "MELTANO_DATABASE_URI": f"sqlite:///{tmp_path / 'meltano.db'}",
+        "DAGSTER_HOME": str(home),
+    }
+    for name in ("MELTANO_ENVIRONMENT", "KORE_BILLING_SHARDS"):
+        env.pop(name, None)
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "dagster"),
+            "asset",
+            "materialize",
+            "-m",
+            "tap_kore_billing.orchestration.definitions",
+            "--select",
+            "*",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    CAPTURED_OUTPUT.append(done.stdout + done.stderr)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+
+    with demo_sandbox() as sb:
+        sessions = sb.info()["visible_sessions"]
+    with psycopg.connect(**PG) as conn:
+        loaded = conn.execute(f"select count(*) from {load}.billing_sessions").fetchone()  # noqa: S608
+    assert loaded == (sessions,)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DAGSTER_HOME", str(home))
+        with dg.DagsterInstance.get() as instance:
+            [run] = instance.get_run_records()
+            events = instance.all_logs(run.dagster_run.run_id)
+            starts = {
+                e.step_key: e.timestamp
+                for e in events
+                if e.dagster_event and e.dagster_event.event_type_value == "STEP_START"
+            }
+            ends = {
+                e.step_key: e.timestamp
+                for e in events
+                if e.dagster_event and e.dagster_event.event_type_value == "STEP_SUCCESS"
+            }
+            checks = {
+                e.dagster_event.event_specific_data.check_name: e.dagster_event.event_specific_data
+                for e in events
+                if e.dagster_event
+                and e.dagster_event.event_type_value == "ASSET_CHECK_EVALUATION"
+                and e.dagster_event.event_specific_data.asset_key.to_user_string()
+                == "kore_billing/findings"
+            }
+    first, second = sorted(SHARD_STEPS, key=lambda step: starts[step])
+    assert starts[second] < ends[first], "the two shards ran at the same time"
+    assert checks["reconciliation"].metadata["mismatches"].value == 1
+    assert checks["audit"].metadata["findings"].value == len(sb.planted_audit_cases())
