@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test unit lint setup lock clean readme definition bench demo
+.PHONY: test unit lint setup lock clean readme definition bench demo orchestrate
 
 ## setup: create .venv with the locked versions and the tap in editable mode (--no-deps: the lock
 ## is complete, and leaves out gql's `backoff`, which would overwrite singer-sdk's; pyproject.toml)
@@ -33,6 +33,11 @@ unit: setup
 ## demo: the whole pipeline on the local emulator into DuckDB, then a reconciliation summary
 demo: setup
 	$(BIN)/python scripts/demo.py
+
+## orchestrate: the Dagster UI (http://127.0.0.1:3000, ORCHESTRATE_PORT picks another) with the
+## code location: its shards, dbt models, checks and schedule; locally the demo account into DuckDB
+orchestrate: setup
+	$(BIN)/python scripts/orchestrate.py
 
 ## bench: the performance benchmark (CPU ceiling, quota-bound wall time, memory)
 bench: setup

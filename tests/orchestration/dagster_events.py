@@ -4,7 +4,9 @@ UI (materializations with their metadata, check results, step failures), and Mel
 from __future__ import annotations
 
 import json
+import logging
 import typing as t
+from dataclasses import dataclass
 
 import dagster as dg
 from helpers import ROOT, meltano_in
@@ -48,11 +50,30 @@ def step_failures(result: dg.ExecuteInProcessResult) -> dict[str, str]:
     return found
 
 
+def events_of(instance: dg.DagsterInstance, run_id: str, kind: str) -> list[t.Any]:
+    """The run's Dagster events of one kind (STEP_START, ASSET_CHECK_EVALUATION, ...), with
+    `step_key`, `timestamp` and `data` (the event's own fields)."""
+    found = []
+    for entry in instance.all_logs(run_id):
+        event = entry.dagster_event
+        if event is not None and event.event_type_value == kind:
+            data: t.Any = event.event_specific_data
+            found.append(Event(str(entry.step_key), entry.timestamp, data))
+    return found
+
+
+@dataclass
+class Event:
+    step_key: str
+    timestamp: float
+    data: t.Any
+
+
 def warnings_logged(instance: dg.DagsterInstance, run_id: str) -> list[str]:
     return [
         str(entry.user_message)
         for entry in instance.all_logs(run_id)
-        if entry.level >= 30  # logging.WARNING
+        if isinstance(entry.level, int) and entry.level >= logging.WARNING
     ]
 
 

@@ -5,6 +5,7 @@ words of the plugin that failed, with the reason a retry may pass when there is 
 from __future__ import annotations
 
 import json
+import typing as t
 
 from tap_kore_billing.orchestration.meltano_process import (
     MeltanoOutcome,
@@ -12,11 +13,11 @@ from tap_kore_billing.orchestration.meltano_process import (
     take_line,
 )
 
-TAP = {"string_id": "tap-kore-billing", "producer": True, "consumer": False}
-LOADER = {"string_id": "target-postgres", "producer": False, "consumer": True}
+TAP: dict[str, t.Any] = {"string_id": "tap-kore-billing", "producer": True, "consumer": False}
+LOADER: dict[str, t.Any] = {"string_id": "target-postgres", "producer": False, "consumer": True}
 
 
-def line(event: str, level: str = "info", **fields: object) -> str:
+def line(event: str, level: str = "info", **fields: t.Any) -> str:
     return json.dumps(
         {"event": event, "level": level, "timestamp": "2026-12-07T04:35:53Z", **fields}
     )

@@ -111,13 +111,13 @@ def test_an_interrupted_step_stops_the_tap_and_keeps_its_state(installed, tmp_pa
     with Sandbox(seed=64, apps=2, sessions=3000, max_page_size=50) as sb:
         env = environment(sb, tmp_path, TAP_KORE_BILLING_REQUESTS_PER_MINUTE="8")
         lines: list[tuple[str, str]] = []
+
+        def log(level: str, text: str) -> None:
+            lines.append((level, text))
+            interrupt(level, text)
+
         with pytest.raises(KeyboardInterrupt):
-            run_shard(
-                meltano_command("dev", RUN),
-                project=ROOT,
-                env=env,
-                log=lambda level, text: (lines.append((level, text)), interrupt(level, text)),
-            )
+            run_shard(meltano_command("dev", RUN), project=ROOT, env=env, log=log)
     said = "\n".join(text for _, text in lines)
     assert interrupted
     assert "tap-kore-billing stopped by SIGTERM" in said

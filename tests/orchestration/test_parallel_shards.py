@@ -13,6 +13,7 @@ from pathlib import Path
 import dagster as dg
 import psycopg
 import pytest
+from dagster_events import events_of
 from helpers import CAPTURED_OUTPUT, PG, ROOT, postgres_pipeline_env, postgres_schemas, run_meltano
 
 from tap_kore_billing.sandbox.demo_account import demo_sandbox
@@ -71,24 +72,13 @@ def test_shards_run_at_once_into_postgres(schemas, tmp_path):
         patch.setenv("DAGSTER_HOME", str(home))
         with dg.DagsterInstance.get() as instance:
             [run] = instance.get_run_records()
-            events = instance.all_logs(run.dagster_run.run_id)
-            starts = {
-                e.step_key: e.timestamp
-                for e in events
-                if e.dagster_event and e.dagster_event.event_type_value == "STEP_START"
-            }
-            ends = {
-                e.step_key: e.timestamp
-                for e in events
-                if e.dagster_event and e.dagster_event.event_type_value == "STEP_SUCCESS"
-            }
+            run_id = run.dagster_run.run_id
+            starts = {e.step_key: e.timestamp for e in events_of(instance, run_id, "STEP_START")}
+            ends = {e.step_key: e.timestamp for e in events_of(instance, run_id, "STEP_SUCCESS")}
             checks = {
-                e.dagster_event.event_specific_data.check_name: e.dagster_event.event_specific_data
-                for e in events
-                if e.dagster_event
-                and e.dagster_event.event_type_value == "ASSET_CHECK_EVALUATION"
-                and e.dagster_event.event_specific_data.asset_key.to_user_string()
-                == "kore_billing/findings"
+                e.data.check_name: e.data
+                for e in events_of(instance, run_id, "ASSET_CHECK_EVALUATION")
+                if e.data.asset_key.to_user_string() == "kore_billing/findings"
             }
     first, second = sorted(SHARD_STEPS, key=lambda step: starts[step])
     assert starts[second] < ends[first], "the two shards ran at the same time"
