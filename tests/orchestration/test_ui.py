@@ -64,7 +64,7 @@ def test_the_ui_shows_the_code_location(tmp_path):
                 time.sleep(1)  # polling the server until it answers, not a race
         assert data, "the UI did not answer with the code location in 4 minutes"
     finally:
-        os.killpg(ui.pid, signal.SIGTERM)
+        os.killpg(ui.pid, signal.SIGINT)  # Ctrl-C: dagster dev stops its code servers too
         ui.wait(timeout=60)
     keys = {"/".join(node["assetKey"]["path"]) for node in data["assetNodes"]}
     assert {"kore_billing/shard_1", "kore_billing/shard_2", "kore_billing/findings"} <= keys
