@@ -36,7 +36,9 @@ def findings_asset(settings: CodeLocationSettings) -> dg.AssetsDefinition:
                 RECONCILIATION_CHECK,
                 asset=FINDINGS_KEY,
                 blocking=False,
-                description="Every closed app-day matches the invoice's usage summary.",
+                description=(
+                    "Every closed app-day (app-period) matches the invoice's usage summary."
+                ),
             ),
             dg.AssetCheckSpec(
                 AUDIT_CHECK,

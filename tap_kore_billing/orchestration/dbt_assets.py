@@ -2,6 +2,7 @@
 the manifest), downstream of the shards; dbt runs through Meltano's dbt utility."""
 
 import logging
+import os
 import shutil
 import sys
 import typing as t
@@ -16,7 +17,18 @@ from tap_kore_billing.orchestration.dbt_command import run_dbt
 from tap_kore_billing.orchestration.settings import CodeLocationSettings
 
 DBT_EXECUTABLE = "kore-billing-dbt"  # dbt_command.main: dbt through Meltano's dbt utility
-PROJECT_FILES = ("models", "macros", "seeds", "tests", "dbt_project.yml")
+PROJECT_FILES = (
+    "models",
+    "macros",
+    "seeds",
+    "snapshots",
+    "analyses",
+    "tests",
+    "profiles",
+    "dbt_project.yml",
+    "packages.yml",
+    "dependencies.yml",
+)
 # A seam of dagster-dbt 0.29 (tested in tests/orchestration): with dbt-core not importable it
 # still tries an in-process dbt adapter (used only to fetch column metadata) and logs this
 # warning with an ImportError traceback on every build. dbt runs through Meltano here, so the
@@ -46,7 +58,7 @@ def dbt_project_dir(settings: CodeLocationSettings) -> Path:
 def prepared_manifest(settings: CodeLocationSettings) -> Path:
     """The project's manifest, parsed again (`dbt parse`) when missing or older than a file of
     the project: the graph Dagster shows is the one dbt builds."""
-    target = settings.work_dir / "dbt-manifest"
+    target = settings.work_dir / "dbt-manifest" / settings.dbt_utility
     manifest = target / "manifest.json"
     project = dbt_project_dir(settings)
     newest = max(
@@ -106,9 +118,15 @@ def dbt_definitions(
     )
     def _dbt_build(context: AssetExecutionContext, dbt: DbtCliResource) -> Iterator[t.Any]:
         _drop_adapter_warning()
+        os.environ.update(settings.as_environment())  # what kore-billing-dbt reads
         yield from dbt.cli(["build"], context=context).stream()
 
     beside = Path(sys.executable).parent / DBT_EXECUTABLE
-    executable = str(beside) if beside.exists() else (shutil.which(DBT_EXECUTABLE) or "")
+    executable = str(beside) if beside.exists() else shutil.which(DBT_EXECUTABLE)
+    if executable is None:
+        raise ManifestError(
+            f"{DBT_EXECUTABLE} is not beside this Python nor on PATH: install the tap's package "
+            "(pip install 'tap-kore-billing[orchestrate]') where Dagster runs"
+        )
     resource = DbtCliResource(project_dir=str(dbt_project_dir(settings)), dbt_executable=executable)
     return _dbt_build, resource

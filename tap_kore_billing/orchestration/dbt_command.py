@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from tap_kore_billing.orchestration.meltano_process import meltano_executable
 from tap_kore_billing.orchestration.settings import CodeLocationSettings
@@ -46,5 +47,14 @@ def main() -> None:
     except ValueError as exc:
         sys.exit(f"kore-billing-dbt: {exc}")
     command = dbt_command(settings, sys.argv[1:])
+    # dagster-dbt gives dbt's target and log paths relative to the dbt project, where it starts
+    # this command; Meltano runs from the project's root.
+    here = Path.cwd()
+    paths = {
+        name: str(here / os.environ[name])
+        for name in ("DBT_TARGET_PATH", "DBT_LOG_PATH")
+        if os.environ.get(name) and not Path(os.environ[name]).is_absolute()
+    }
     os.chdir(settings.project)
-    os.execvpe(command[0], command, {**os.environ, **settings.meltano_variables()})  # noqa: S606
+    env = {**os.environ, **paths, **settings.meltano_variables()}
+    os.execvpe(command[0], command, env)  # noqa: S606

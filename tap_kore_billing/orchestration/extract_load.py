@@ -16,6 +16,7 @@ from tap_kore_billing.orchestration.meltano_process import (
     MeltanoRunFailedError,
     meltano_command,
     run_meltano,
+    state_database,
     tap_config,
 )
 from tap_kore_billing.orchestration.settings import CodeLocationSettings
@@ -30,7 +31,6 @@ RETRY_REASONS = {
         "on a first load, shards' loaders create the same tables at once and one may lose that race"
     ),
 }
-WRITER_TAG = "kore_billing/writer"
 
 
 def shard_key(name: str) -> dg.AssetKey:
@@ -52,8 +52,7 @@ def _shard_asset(settings: CodeLocationSettings, index: int, name: str) -> dg.As
         key=shard_key(name),
         group_name="extract_load",
         kinds={"meltano", warehouse},
-        pool=f"kore_billing_{name}",  # at most one run of a shard at a time (see the README)
-        tags={WRITER_TAG: warehouse},
+        pool=f"kore_billing_{name}",  # one run of a shard at a time (docs/orchestration.md)
         description=(
             f"{name.replace('_', ' ').capitalize()} of {settings.shards.count}: "
             f"`meltano run --state-id-suffix={state_suffix(name)} {EXTRACTOR} {settings.loader}` "
@@ -65,11 +64,18 @@ def _shard_asset(settings: CodeLocationSettings, index: int, name: str) -> dg.As
             env = {**os.environ, **settings.meltano_variables(), **api_variables}
             try:
                 config = tap_config(settings.project, settings.environment, env)
+                own_dir = shard_sys_dir(
+                    settings.project,
+                    settings.work_dir,
+                    name,
+                    env,
+                    state_database(settings.project, env),
+                )
             except MeltanoRunFailedError as exc:
                 raise dg.Failure(description=str(exc)) from None
             if account_apps:
                 config["bot_ids"] = account_apps
-            return _run_shard(context, settings, (index, name), env, config)
+            return _run_shard(context, settings, (index, name), {**env, **own_dir}, config)
 
     return _extract_load
 
@@ -83,39 +89,38 @@ def _run_shard(
 ) -> dg.MaterializeResult:
     index, name = shard
     try:
-        variables = shard_settings(settings.shards, index, config)
+        variables = shard_settings(
+            settings.shards, index, config, concurrent=not settings.one_writer
+        )
     except ValueError as exc:
         raise dg.Failure(description=str(exc)) from None
     apps = json.loads(variables.get("TAP_KORE_BILLING_BOT_IDS", "null"))
     if apps == []:
         context.log.info(f"{name}: no app of bot_ids hashes to this shard; nothing to extract")
         return dg.MaterializeResult(metadata={"apps": 0, "sessions_loaded": 0, "requests_made": 0})
-    if settings.shards.count > 1 and (caveat := linked_apps_caveat(config)):
+    if apps is not None and (caveat := linked_apps_caveat(config)):
         context.log.warning(caveat)
     context.log.info(f"{name}: apps {', '.join(apps) if apps else 'as the settings give them'}")
     command = meltano_command(
         settings.environment,
         ["run", f"--state-id-suffix={state_suffix(name)}", EXTRACTOR, settings.loader],
     )
-    own_dir = shard_sys_dir(settings.project, settings.work_dir, name, env)
     try:
         outcome = run_meltano(
-            command,
-            project=settings.project,
-            env={**env, **variables, **own_dir},
-            log=_logger(context),
+            command, project=settings.project, env={**env, **variables}, log=_logger(context)
         )
     except MeltanoRunFailedError as exc:
-        if exc.retryable and context.retry_number < RETRIES:
+        if may_retry(exc.retry, context.retry_number, settings):
             wait = retry_wait(exc.retry, context.retry_number)
             context.log.warning(f"{exc}: {RETRY_REASONS[exc.retry or 'api']}; retrying in {wait} s")
             raise dg.RetryRequested(max_retries=RETRIES, seconds_to_wait=wait) from None
         raise dg.Failure(
             description=str(exc), metadata={"exit_code": exc.exit_code}, allow_retries=False
         ) from None
+    counted = {"apps": len(apps)} if apps is not None else {}
     return dg.MaterializeResult(
         metadata={
-            "apps": len(apps) if apps is not None else "as the settings give them",
+            **counted,
             "sessions_loaded": outcome.records.get("billing_sessions", 0),
             "requests_made": outcome.requests,
             "records": dg.MetadataValue.json(dict(outcome.records)),
@@ -125,6 +130,14 @@ def _run_shard(
             "seconds": round(outcome.seconds, 1),
         }
     )
+
+
+def may_retry(reason: str | None, retry_number: int, settings: CodeLocationSettings) -> bool:
+    """Whether another try may pass: the API's troubles up to RETRIES times; the loaders' race
+    for the tables once, and only where shards load at once."""
+    if reason == "first_load":
+        return retry_number == 0 and not settings.one_writer and settings.shards.count > 1
+    return reason == "api" and retry_number < RETRIES
 
 
 def retry_wait(reason: str | None, retry_number: int) -> int:

@@ -15,14 +15,16 @@ from tap_kore_billing.orchestration.settings import CodeLocationSettings
 HEADING = re.compile(r"^\w+ Error( in .*)?$")
 TOP = 10  # IDs and rows shown in a check's metadata
 
-# One row per closed app-day-unit that differs, per billing session that breaks a rule, per
+# One row per closed app-period-unit that differs (a day, or an hour or a month with another
+# summary_granularity), per billing session that breaks a rule, per
 # over-counted conversation, and per billing session billed in one (the IDs to quote).
 QUERY = """
 select 'mismatch' as kind, coalesce(app_name, bot_id) as app, bot_id,
-       cast(cast(period_start as date) as varchar(10)) as day, unit as what,
-       cast(difference as bigint) as amount, cast(null as varchar(200)) as id
+       case when granularity = 'day' then cast(cast(period_start as date) as varchar(10))
+            else cast(period_start as varchar(30)) end as day,
+       unit as what, cast(difference as bigint) as amount, cast(null as varchar(200)) as id
 from {{ ref('kore_billing__reconciliation') }}
-where status = 'mismatch' and granularity = 'day'
+where status = 'mismatch'
 union all
 select 'finding', coalesce(app_name, bot_id), bot_id, cast(billing_day as varchar(10)), finding,
        1, billing_session_id
@@ -51,11 +53,12 @@ class Findings:
     mismatches: list[dict[str, t.Any]] = field(default_factory=list)
     breaking: list[dict[str, t.Any]] = field(default_factory=list)
     over_counted: list[dict[str, t.Any]] = field(default_factory=list)
-    billed_in: dict[str, list[str]] = field(default_factory=dict)  # conversation: sessions
+    # (app, conversation): the billing sessions billed in it
+    billed_in: dict[tuple[str, str], list[str]] = field(default_factory=dict)
 
     @property
     def mismatching_app_days(self) -> int:
-        """Closed app-days that differ (one app-day may differ in several units)."""
+        """Closed app-days (app-periods) that differ; one may differ in several units."""
         return len({(row["bot_id"], row["day"]) for row in self.mismatches})
 
     @property
@@ -82,7 +85,7 @@ class Findings:
         over = [
             f"conversation {row['id']}: {row['amount']} billing sessions in excess "
             f"({row['app']}, {row['day']}), billed as "
-            + ", ".join(self.billed_in.get(row["id"], []))
+            + ", ".join(self.billed_in.get((row["bot_id"], row["id"]), []))
             for row in self.over_counted
         ]
         return (breaking + over)[:TOP]
@@ -90,7 +93,11 @@ class Findings:
     def ids(self) -> list[str]:
         """The billing session IDs to quote: those that break a rule, then those billed in an
         over-counted conversation."""
-        over = [i for row in self.over_counted for i in self.billed_in.get(row["id"], [])]
+        over = [
+            i
+            for row in self.over_counted
+            for i in self.billed_in.get((row["bot_id"], row["id"]), [])
+        ]
         return [row["id"] for row in self.breaking] + over
 
 
@@ -113,7 +120,7 @@ def read_findings(settings: CodeLocationSettings) -> Findings:
     order = sorted(rows, key=lambda row: (row["day"] or "", row["app"] or "", row["id"] or ""))
     for row in order:
         if row["kind"] == "billed_in":
-            found.billed_in.setdefault(row["what"], []).append(row["id"])
+            found.billed_in.setdefault((row["bot_id"], row["what"]), []).append(row["id"])
             continue
         {"mismatch": found.mismatches, "finding": found.breaking}.get(
             row["kind"], found.over_counted

@@ -13,11 +13,12 @@ OWN = ("run", "logs")
 
 
 def shard_sys_dir(
-    project: Path, work_dir: Path, shard: str, env: t.Mapping[str, str]
+    project: Path, work_dir: Path, shard: str, env: t.Mapping[str, str], database_uri: str
 ) -> dict[str, str]:
     """The variables that give `shard` its own `.meltano` beside the project's: links to every
-    entry of the project's but run/, logs/ and the SQLite state database, which is named by
-    MELTANO_DATABASE_URI instead (one file under one path, so its locks hold)."""
+    entry of the project's but run/, logs/ and the SQLite state database. The state database
+    is the one Meltano resolved for the project (`database_uri`), named by MELTANO_DATABASE_URI
+    (a SQLite file under one path only, so that its journal and locks hold)."""
     base = Path(env.get("MELTANO_SYS_DIR_ROOT") or project / ".meltano").resolve()
     own = work_dir / "meltano" / shard
     own.mkdir(parents=True, exist_ok=True)
@@ -28,7 +29,4 @@ def shard_sys_dir(
                 continue
             if not link.exists():
                 link.symlink_to(entry)
-    variables = {"MELTANO_SYS_DIR_ROOT": str(own)}
-    if not env.get("MELTANO_DATABASE_URI"):
-        variables["MELTANO_DATABASE_URI"] = f"sqlite:///{base / 'meltano.db'}"
-    return variables
+    return {"MELTANO_SYS_DIR_ROOT": str(own), "MELTANO_DATABASE_URI": database_uri}

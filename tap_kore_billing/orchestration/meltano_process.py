@@ -85,6 +85,26 @@ def tap_config(project: Path, environment: str, env: t.Mapping[str, str]) -> dic
         ) from None
 
 
+def state_database(project: Path, env: t.Mapping[str, str]) -> str:
+    """The state database Meltano resolves for the project (meltano.yml, .env, the
+    environment): a shard that gets a `.meltano` of its own must still write there."""
+    done = subprocess.run(  # noqa: S603 - our own command line, no shell
+        [meltano_executable(), "config", "print", "meltano", "--format=json"],
+        cwd=project,
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    try:
+        return str(json.loads(done.stdout)["database_uri"])
+    except (ValueError, KeyError):
+        said = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise MeltanoRunFailedError(
+            f"meltano config print meltano failed: {said}", exit_code=done.returncode
+        ) from None
+
+
 def meltano_command(environment: str | None, args: t.Sequence[str]) -> list[str]:
     """`meltano ARGS` through the stoppable wrapper, with JSON logs (levels kept)."""
     chosen = [f"--environment={environment}"] if environment else []
@@ -114,6 +134,10 @@ def run_meltano(
         stderr=subprocess.STDOUT,
         text=True,
         errors="replace",
+        # A terminal's Ctrl-C reaches Dagster alone, which then stops the tap through
+        # the wrapper: a signal to the whole group would make the wrapper stop Meltano
+        # itself, which loses the last state.
+        start_new_session=True,
     )
     try:
         _read(process, outcome, log)
@@ -218,5 +242,8 @@ def _stop(process: subprocess.Popen[str], outcome: MeltanoOutcome, log: Log) -> 
     try:
         _read(process, outcome, log)
         process.wait()
+    except BaseException:
+        process.send_signal(signal.SIGTERM)  # interrupted again: Meltano stops everything now
+        raise
     finally:
         second.cancel()

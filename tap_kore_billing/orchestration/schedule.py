@@ -1,12 +1,18 @@
 """The job that runs everything (every shard, then dbt, then the checks) and its schedule:
+hourly unless KORE_BILLING_SCHEDULE says otherwise, skipped while a run of these assets still
+goes (the scheduled job's, or the UI's "Materialize all")."""
+
 from __future__ import annotations
-hourly unless KORE_BILLING_SCHEDULE says otherwise, skipped while the last run still goes."""
 
 import typing as t
 
 import dagster as dg
 
-from tap_kore_billing.orchestration.settings import CodeLocationSettings
+from tap_kore_billing.orchestration.settings import (
+    SCHEDULE_VARIABLE,
+    CodeLocationSettingError,
+    CodeLocationSettings,
+)
 
 JOB = "kore_billing"
 # What define_asset_job returns (dagster does not export the class's name at its top level).
@@ -20,7 +26,7 @@ STILL_GOING = [
 ]
 
 
-def executor(settings: CodeLocationSettings) -> dg.ExecutorDefinition:
+def executor_for(settings: CodeLocationSettings) -> dg.ExecutorDefinition:
     """DuckDB allows one writer: its steps run one after another. Elsewhere the shards run in
     parallel (each shard's pool keeps a shard to one run at a time)."""
     if settings.one_writer:
@@ -28,16 +34,32 @@ def executor(settings: CodeLocationSettings) -> dg.ExecutorDefinition:
     return dg.multiprocess_executor
 
 
-def kore_billing_job(settings: CodeLocationSettings) -> AssetJob:
+def kore_billing_job(settings: CodeLocationSettings, executor: dg.ExecutorDefinition) -> AssetJob:
     return dg.define_asset_job(
         JOB,
         selection=dg.AssetSelection.all(),
-        executor_def=executor(settings),
+        executor_def=executor,
         description="Every shard's `meltano run`, then dbt build, then the findings' checks.",
     )
 
 
-def kore_billing_schedule(settings: CodeLocationSettings, job: AssetJob) -> dg.ScheduleDefinition:
+def kore_billing_schedule(
+    settings: CodeLocationSettings, job: AssetJob, shard_keys: t.Sequence[dg.AssetKey]
+) -> dg.ScheduleDefinition:
+    """The schedule; a run that includes a shard (the job's, or the UI's "Materialize all")
+    and is still going makes it skip. A cron Dagster refuses is named in one line."""
+    try:
+        return _schedule(settings, job, shard_keys)
+    except dg.DagsterInvalidDefinitionError:
+        raise CodeLocationSettingError(
+            f"{SCHEDULE_VARIABLE}={settings.schedule!r} is not a cron expression Dagster takes, "
+            "e.g. '0 * * * *' (hourly)"
+        ) from None
+
+
+def _schedule(
+    settings: CodeLocationSettings, job: AssetJob, shard_keys: t.Sequence[dg.AssetKey]
+) -> dg.ScheduleDefinition:
     @dg.schedule(
         job=job,
         cron_schedule=settings.schedule,
@@ -48,14 +70,16 @@ def kore_billing_schedule(settings: CodeLocationSettings, job: AssetJob) -> dg.S
         ),
         name=f"{JOB}_schedule",
     )
-    def _schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+    def _evaluate(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
         going = context.instance.get_run_records(
-            filters=dg.RunsFilter(job_name=JOB, statuses=STILL_GOING), limit=1
+            filters=dg.RunsFilter(statuses=STILL_GOING), limit=200
         )
-        if going:
-            return dg.SkipReason(
-                f"run {going[0].dagster_run.run_id} of {JOB} is still going: one at a time"
-            )
+        for record in going:
+            run = record.dagster_run
+            if run.job_name == JOB or set(run.asset_selection or ()) & set(shard_keys):
+                return dg.SkipReason(
+                    f"run {run.run_id} ({run.job_name}) still extracts: one run at a time"
+                )
         return dg.RunRequest()
 
-    return _schedule
+    return _evaluate

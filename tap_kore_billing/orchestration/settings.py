@@ -90,6 +90,16 @@ class CodeLocationSettings:
             return {"TARGET_DUCKDB_FILEPATH": str(self.work_dir / "kore_billing.duckdb")}
         return {}
 
+    def as_environment(self) -> dict[str, str]:
+        """These settings as the variables they are read from, for the commands (such as
+        kore-billing-dbt) that read them again."""
+        return {
+            "MELTANO_PROJECT_ROOT": str(self.project),
+            "MELTANO_ENVIRONMENT": self.environment,
+            LOADER_VARIABLE: self.loader,
+            WORK_DIR_VARIABLE: str(self.work_dir),
+        }
+
     @property
     def one_writer(self) -> bool:
         """DuckDB allows one writer: its shards run one after another."""

@@ -84,9 +84,12 @@ def parse_shards(text: str | None) -> ShardPlan:
     return ShardPlan(len(lists), tuple(tuple(apps) for apps in lists))
 
 
-def shard_settings(plan: ShardPlan, index: int, config: t.Mapping[str, t.Any]) -> dict[str, str]:
+def shard_settings(
+    plan: ShardPlan, index: int, config: t.Mapping[str, t.Any], *, concurrent: bool = True
+) -> dict[str, str]:
     """The TAP_KORE_BILLING_* variables shard `index` runs with, given the tap's settings as
-    Meltano resolves them: its apps, and in admin scope its part of the account's one quota."""
+    Meltano resolves them: its apps, and in admin scope, when shards run at once, its part of
+    the account's one quota."""
     apps = plan.apps(index, list(config.get("bot_ids") or []))
     if apps is None:
         return {}
@@ -95,7 +98,7 @@ def shard_settings(plan: ShardPlan, index: int, config: t.Mapping[str, t.Any]) -
         "TAP_KORE_BILLING_BOT_IDS": json.dumps(apps),
         "TAP_KORE_BILLING_INCLUDE_LINKED_APPS": "false",
     }
-    if config.get("api_scope") == "admin" and plan.count > 1:
+    if config.get("api_scope") == "admin" and plan.count > 1 and concurrent:
         for name in ("requests_per_minute", "requests_per_hour"):
             limit = int(config.get(name) or 0)
             if limit:

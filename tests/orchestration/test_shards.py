@@ -91,9 +91,15 @@ def test_the_admin_quota_is_divided_and_linked_apps_are_not_followed():
         assert one["TAP_KORE_BILLING_INCLUDE_LINKED_APPS"] == "false"
     apps = [app for one in settings for app in json.loads(one["TAP_KORE_BILLING_BOT_IDS"])]
     assert sorted(apps) == sorted(APPS)
-    # In bot scope each app has its own quota: nothing to divide.
+    # In bot scope each app has its own quota: nothing to divide. Nor when the shards run one
+    # after another (DuckDB): each has the whole quota while it runs.
     bot = shard_settings(plan, 0, {**config, "api_scope": "bot"})
     assert "TAP_KORE_BILLING_REQUESTS_PER_MINUTE" not in bot
+    one_by_one = shard_settings(plan, 0, config, concurrent=False)
+    assert "TAP_KORE_BILLING_REQUESTS_PER_MINUTE" not in one_by_one
+    # Lists are shards too: two lists share the admin quota.
+    lists = parse_shards(json.dumps([APPS[:20], APPS[20:]]))
+    assert shard_settings(lists, 1, config)["TAP_KORE_BILLING_REQUESTS_PER_MINUTE"] == "30"
 
 
 def test_hashing_needs_the_apps():
