@@ -1,6 +1,6 @@
 """`make orchestrate`: the Dagster UI with the code location, in the local default the demo
 account's emulator into output/orchestrate/kore_billing.duckdb (or what the environment sets:
-MELTANO_ENVIRONMENT, KORE_BILLING_LOADER, KORE_BILLING_SHARDS; the README's Orchestration page).
+MELTANO_ENVIRONMENT, KORE_BILLING_LOADER, KORE_BILLING_SHARDS; docs/orchestration.md).
 
 Installs the Meltano plugins the code location runs, makes DAGSTER_HOME (default
 output/orchestrate/dagster_home) with a dagster.yaml whose pools allow one step each (a shard
