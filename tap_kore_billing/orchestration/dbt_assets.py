@@ -1,6 +1,7 @@
 """The dbt package's models, seeds and tests as Dagster assets and checks (dagster-dbt, from
 the manifest), downstream of the shards; dbt runs through Meltano's dbt utility."""
 
+import contextlib
 import logging
 import os
 import shutil
@@ -74,6 +75,22 @@ def prepared_manifest(settings: CodeLocationSettings) -> Path:
     return manifest
 
 
+@contextlib.contextmanager
+def _environment(variables: dict[str, str]) -> Iterator[None]:
+    """`variables` in os.environ (which dagster-dbt hands to dbt) for the block, as before it
+    after: a step run in-process (the tests) must not change its caller's environment."""
+    before = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def _files(path: Path) -> Iterator[Path]:
     if path.is_file():
         yield path
@@ -118,8 +135,8 @@ def dbt_definitions(
     )
     def _dbt_build(context: AssetExecutionContext, dbt: DbtCliResource) -> Iterator[t.Any]:
         _drop_adapter_warning()
-        os.environ.update(settings.as_environment())  # what kore-billing-dbt reads
-        yield from dbt.cli(["build"], context=context).stream()
+        with _environment(settings.as_environment()):  # what kore-billing-dbt reads
+            yield from dbt.cli(["build"], context=context).stream()
 
     beside = Path(sys.executable).parent / DBT_EXECUTABLE
     executable = str(beside) if beside.exists() else shutil.which(DBT_EXECUTABLE)

@@ -39,6 +39,7 @@ class MeltanoOutcome:
     loader_error: str | None = None  # the loader's last line that names an error
     loader_failed: bool = False
     first_load: bool = False  # no state yet: the loader may have created its tables
+    last_plain: str | None = None  # the last line that was not Meltano's JSON (a traceback's end)
 
 
 class MeltanoRunFailedError(Exception):
@@ -161,6 +162,7 @@ def take_line(line: str, outcome: MeltanoOutcome, log: Log) -> None:
     except ValueError:
         event = None
     if not isinstance(event, dict):
+        outcome.last_plain = line.strip()
         log("info", line)
         return
     level = str(event.get("level") or "info").lower()
@@ -213,6 +215,7 @@ def failure_of(code: int, outcome: MeltanoOutcome) -> MeltanoRunFailedError:
         or loader_said
         or outcome.meltano_error
         or f"meltano exited with code {code}"
+        + (f": {outcome.last_plain}" if outcome.last_plain else "")
     )
     retry = None
     if code in STOPPED_EXIT_CODES:

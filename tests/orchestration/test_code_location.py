@@ -66,8 +66,10 @@ def demo():
 def two_runs(code_location):
     settings, instance, _env = code_location
     job = build_definitions(settings).resolve_implicit_global_asset_job_def()
+    before = dict(os.environ)
     first = job.execute_in_process(instance=instance, raise_on_error=False)
     second = job.execute_in_process(instance=instance, raise_on_error=False)
+    assert dict(os.environ) == before, "a run in-process leaves its caller's environment alone"
     return first, second
 
 

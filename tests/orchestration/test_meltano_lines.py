@@ -98,3 +98,15 @@ def test_meltanos_first_error_is_the_one_told():
         line("Block run completed", "error"),
     )
     assert str(failure_of(1, outcome)) == "Cannot start plugin tap-kore-billing: Invalid catalog"
+
+
+def test_a_crash_without_an_error_line_is_told_by_its_last_line():
+    outcome, _ = read(
+        "Traceback (most recent call last):",
+        '  File "meltano/core/job/job.py", line 250, in _heartbeat',
+        "sqlalchemy.exc.OperationalError: (sqlite3.OperationalError) database is locked",
+    )
+    assert str(failure_of(1, outcome)) == (
+        "meltano exited with code 1: sqlalchemy.exc.OperationalError: "
+        "(sqlite3.OperationalError) database is locked"
+    )
