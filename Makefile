@@ -51,7 +51,8 @@ lock:
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
 
-## readme: refresh the README's settings table (with each Meltano kind) from `tap-kore-billing --about`
+## readme: refresh docs/settings.md's settings table (with each Meltano kind) from
+## `tap-kore-billing --about`
 readme: setup
 	$(BIN)/python scripts/readme_settings.py
 

@@ -1,6 +1,7 @@
-"""Refresh (or, with --check, verify) the README's settings table from `--about`: the tap's own
-settings with the kind Meltano reads each as (the same `declaration()` that writes meltano.yml
-and the plugin definition), then the SDK's generic settings by name only."""
+"""Refresh (or, with --check, verify) the settings table of docs/settings.md (the README links
+it) from `--about`: the tap's own settings with the kind Meltano reads each as (the same
+`declaration()` that writes meltano.yml and the plugin definition), then the SDK's generic
+settings by name only."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from plugin_definition import about, declaration
 
 from tap_kore_billing.settings import OWN_SETTINGS
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+SETTINGS_PAGE = Path(__file__).resolve().parent.parent / "docs" / "settings.md"
 START, END = "<!-- settings:start -->", "<!-- settings:end -->"
 SDK_DOCS = "https://sdk.meltano.com/en/latest/"
 
@@ -58,21 +59,23 @@ def settings_block() -> str:
     return "\n".join(lines)
 
 
-def render(readme: str, block: str) -> str:
-    before, rest = readme.split(START, 1)
+def render(page: str, block: str) -> str:
+    before, rest = page.split(START, 1)
     _, after = rest.split(END, 1)
     return f"{before}{START}\n{block}\n{END}{after}"
 
 
 def main() -> int:
-    current = README.read_text()
+    current = SETTINGS_PAGE.read_text()
     wanted = render(current, settings_block())
     if "--check" in sys.argv:
         if current != wanted:
-            print("README settings table is stale: run `make readme`", file=sys.stderr)
+            print(
+                "docs/settings.md: the settings table is stale: run `make readme`", file=sys.stderr
+            )
             return 1
         return 0
-    README.write_text(wanted)
+    SETTINGS_PAGE.write_text(wanted)
     return 0
 
 

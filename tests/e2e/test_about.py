@@ -77,8 +77,8 @@ def test_readme_settings_table_matches_about():
 
 
 def test_readme_table_holds_our_settings_and_names_the_sdks_apart():
-    readme = (ROOT / "README.md").read_text()
-    block = readme.split("<!-- settings:start -->")[1].split("<!-- settings:end -->")[0]
+    page = (ROOT / "docs" / "settings.md").read_text()
+    block = page.split("<!-- settings:start -->")[1].split("<!-- settings:end -->")[0]
     rows = {
         line.split("|")[1].strip(): line for line in block.splitlines() if line.startswith("| ")
     }

@@ -1,7 +1,8 @@
-"""The README's shell blocks that can run here, run as written, so they cannot drift.
+"""The shell blocks of the README and its docs/ pages that can run here, run as written, so they
+cannot drift.
 
-A block marked `<!-- readme-test: NAME -->` runs in bash with `set -e`; the emulator stands
-in for Kore.ai wherever the block needs credentials.
+A block marked `<!-- readme-test: NAME -->` (in README.md or docs/*.md) runs in bash with
+`set -e`; the emulator stands in for Kore.ai wherever the block needs credentials.
 """
 
 from __future__ import annotations
@@ -24,12 +25,25 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 README = (ROOT / "README.md").read_text()
 BLOCK = re.compile(r"<!-- readme-test: ([\w-]+) -->\n```bash\n(.*?)```", re.DOTALL)
+# The marked blocks the tests below run (docs/singer-tap.md holds both).
+RUN_HERE = ("tap-on-its-own", "plain-singer")
+
+
+def marked_pages() -> list[Path]:
+    """Where marked blocks may live: the README and the pages it links under docs/."""
+    return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 
 def readme_block(name: str) -> str:
-    blocks = dict(BLOCK.findall((ROOT / "README.md").read_text()))
-    assert name in blocks, f"README has no block marked readme-test: {name}"
-    return blocks[name]
+    found = [
+        block
+        for page in marked_pages()
+        for marked, block in BLOCK.findall(page.read_text())
+        if marked == name
+    ]
+    assert found, f"neither README.md nor docs/*.md has a block marked readme-test: {name}"
+    assert len(found) == 1, f"more than one block is marked readme-test: {name}"
+    return found[0]
 
 
 def run_block(script: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -136,3 +150,9 @@ def test_the_demo_audit_line_the_readme_shows_is_the_line_the_demo_prints():
             sessions.append((*row, "detail"))
     line = demo.audit_line(sessions, conversations)
     assert f"\n{line}\n" in README, line
+
+
+def test_every_marked_block_is_one_these_tests_run():
+    """A block marked in README.md or docs/*.md that no test reads would drift unseen."""
+    marked = [name for page in marked_pages() for name, _ in BLOCK.findall(page.read_text())]
+    assert sorted(marked) == sorted(RUN_HERE), marked

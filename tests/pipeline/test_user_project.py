@@ -4,9 +4,10 @@ Nothing here reads this repository's meltano.yml or transform/ as a project. The
 what a user has: a fresh `meltano init` project, this checkout beside it (a symlink, as
 `../tap-kore-billing`), tap-jsonl from PyPI over a small file, MeltanoLabs target-postgres
 writing each tap to its own schema (`default_target_schema: $MELTANO_EXTRACT__LOAD_SCHEMA`), and
-our extractor added from meltano/tap-kore-billing.yml as the README says. `meltano run tap-jsonl
-target-postgres tap-kore-billing target-postgres` runs twice; then a dbt project of the user's
-installs transform/ as a package (`packages.yml`, `local:`) and builds its own models and ours.
+our extractor added from meltano/tap-kore-billing.yml as docs/own-projects.md says. `meltano run
+tap-jsonl target-postgres tap-kore-billing target-postgres` runs twice; then a dbt project of the
+user's installs transform/ as a package (`packages.yml`, `local:`) and builds its own models and
+ours.
 """
 
 from __future__ import annotations
@@ -59,12 +60,12 @@ LATER_ORDER = {"id": 3, "customer": "cy", "total": 7.25}
 # The tap's streams: each a table in its schema, a source of the package, a key of its state
 # (the full-table inventory streams with an empty entry).
 OURS = {"billing_sessions", "billing_usage_summary", "apps", "app_links"}
-# The README's commands for a user's projects, run here as written.
-README_ADD = (
+# The commands docs/own-projects.md gives for a user's projects, run here as written.
+DOCS_ADD = (
     "meltano add --plugin-type extractor tap-kore-billing "
     "--from-ref ../tap-kore-billing/meltano/tap-kore-billing.yml"
 )
-README_PACKAGE = "../tap-kore-billing/transform"
+DOCS_PACKAGE = "../tap-kore-billing/transform"
 # Meltano's state IDs: <environment>:<extractor>-to-<loader>, one per extractor.
 JSONL_STATE = "dev:tap-jsonl-to-target-postgres"
 KORE_STATE = "dev:tap-kore-billing-to-target-postgres"
@@ -132,9 +133,9 @@ def user_meltano_project(tmp_path: Path, schemas: dict[str, str], orders: Path) 
     ):
         add = ["add", "--plugin-type", kind, name, "--from-ref", definition, "--no-install"]
         meltano(add, project, {})
-    # Ours as the README says, relative to the project as a user types it.
-    assert README_ADD in (ROOT / "README.md").read_text()
-    meltano([*shlex.split(README_ADD)[1:], "--no-install"], project, {})
+    # Ours as docs/own-projects.md says, relative to the project as a user types it.
+    assert DOCS_ADD in (ROOT / "docs" / "own-projects.md").read_text()
+    meltano([*shlex.split(DOCS_ADD)[1:], "--no-install"], project, {})
     for plugin, name, value in (
         ("target-postgres", "default_target_schema", "$MELTANO_EXTRACT__LOAD_SCHEMA"),
         ("target-postgres", "load_method", "upsert"),
@@ -153,7 +154,7 @@ def user_meltano_project(tmp_path: Path, schemas: dict[str, str], orders: Path) 
 def user_dbt_project(tmp_path: Path, schemas: dict[str, str]) -> Path:
     """The user's own models beside ours; one is named as our mart was before the prefix."""
     project = tmp_path / "analytics"
-    assert f"- local: {README_PACKAGE}" in (ROOT / "README.md").read_text()
+    assert f"- local: {DOCS_PACKAGE}" in (ROOT / "docs" / "own-projects.md").read_text()
     (project / "models").mkdir(parents=True)
     (project / "dbt_project.yml").write_text(
         yaml.safe_dump(
@@ -167,7 +168,7 @@ def user_dbt_project(tmp_path: Path, schemas: dict[str, str]) -> Path:
             }
         )
     )
-    (project / "packages.yml").write_text(yaml.safe_dump({"packages": [{"local": README_PACKAGE}]}))
+    (project / "packages.yml").write_text(yaml.safe_dump({"packages": [{"local": DOCS_PACKAGE}]}))
     (project / "profiles.yml").write_text(
         yaml.safe_dump(
             {
