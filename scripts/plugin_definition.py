@@ -34,8 +34,9 @@ SETTINGS_GROUPS = [["client_id", "client_secret", "start_date"], ["auth_token", 
 # JSON types Meltano 4.4 reads as its own kind without loss; anything else stays text.
 TYPED_KINDS = ("integer", "boolean", "array", "object")
 HEADER = """\
-# tap-kore-billing as a Meltano plugin definition, for a Meltano project of your own (README,
-# "In your own Meltano and dbt projects"). With this repository checked out beside the project:
+# tap-kore-billing as a Meltano plugin definition, for a Meltano project of your own
+# (docs/own-projects.md, "In your own Meltano and dbt projects"). With this repository checked
+# out beside the project:
 #
 #   meltano add --plugin-type extractor tap-kore-billing \\
 #     --from-ref ../tap-kore-billing/meltano/tap-kore-billing.yml

@@ -1,7 +1,7 @@
 """The tap's settings: each one's name, type, default and description, declared once.
 
-`tap-kore-billing --about`, the README's table (`make readme`) and Meltano's plugin definition
-are all drawn from this schema; `settings_check.py` types and checks the values.
+`tap-kore-billing --about`, the settings table of docs/settings.md (`make readme`) and Meltano's
+plugin definition are all drawn from this schema; `settings_check.py` types and checks the values.
 """
 
 from __future__ import annotations

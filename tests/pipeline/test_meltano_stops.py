@@ -1,7 +1,7 @@
 """`meltano run` stopped midway into PostgreSQL, then run again: what Meltano 4.4.1 kept, and
 the tap's log levels under Meltano (`structured-logging`).
 
-What a stop keeps (see the README, "When a run is stopped"): Meltano saves a state only when
+What a stop keeps (see docs/stops.md, "When a run is stopped"): Meltano saves a state only when
 the loader confirms one, and target-postgres confirms one mid-run only once its records are
 five minutes old (singer-sdk's fixed `_MAX_RECORD_AGE_IN_MINUTES`), besides at the end of its
 input. Meltano stopped by a signal drops the state the loader confirms while it shuts down. So

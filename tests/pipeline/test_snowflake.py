@@ -1,4 +1,5 @@
-"""Snowflake, run here: the `snowflake-local` environment against fakesnow, as the README says.
+"""Snowflake, run here: the `snowflake-local` environment against fakesnow, as
+docs/snowflake-local.md says.
 
 `meltano --environment=snowflake-local invoke fakesnow:serve` is the local Snowflake (data in a
 folder of DuckDB files), then `meltano --environment=snowflake-local run tap-kore-billing
