@@ -22,9 +22,11 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy tap_kore_billing tests benchmarks scripts
 
-## test: set up, lint, and run the whole test suite (about 14 minutes on 2 cores)
+## test: set up, lint, install the Meltano plugins once, and run the whole test suite in 4
+## workers (pytest-xdist, a test file per worker at a time; the tests mostly wait on servers)
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/meltano install > /dev/null
+	$(BIN)/python -m pytest -n 4 --dist loadfile
 
 ## unit: the pure modules' tests only, no server (a few seconds)
 unit: setup

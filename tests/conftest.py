@@ -3,10 +3,27 @@ a secret. The helpers the tests call live in `helpers.py`."""
 
 from __future__ import annotations
 
-import pytest
-from helpers import CAPTURED_OUTPUT, SECRETS_SEEN, START, dt
+import os
+import tempfile
+from pathlib import Path
 
+import pytest
+from helpers import CAPTURED_OUTPUT, ROOT, SECRETS_SEEN, START, dt
+
+from tap_kore_billing.orchestration.meltano_dirs import shard_sys_dir
 from tap_kore_billing.sandbox import Sandbox
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (`make test`), each worker's Meltano gets a `.meltano` of its own:
+    links to the project's installed plugins (make test installs them first), its own run/
+    and logs/, and its own default state database. Meltano 4.4 writes a tap's catalog to one
+    file per plugin, which workers running the tap at once would share."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        base = Path(tempfile.mkdtemp(prefix=f"kore-billing-{worker}-"))
+        own = shard_sys_dir(ROOT, base, worker, os.environ, database_uri="")
+        os.environ["MELTANO_SYS_DIR_ROOT"] = own["MELTANO_SYS_DIR_ROOT"]
 
 
 @pytest.fixture(scope="session", autouse=True)
