@@ -64,12 +64,14 @@ def meltano_executable() -> str:
     return str(beside) if beside.exists() else (shutil.which("meltano") or "meltano")
 
 
-def tap_config(project: Path, environment: str, env: t.Mapping[str, str]) -> dict[str, t.Any]:
-    """The tap's settings as Meltano resolves them (meltano.yml, .env, the environment), the
-    secrets masked: the shard plan needs bot_ids, api_scope and the quotas."""
-    command = [meltano_executable(), f"--environment={environment}", "config", "print"]
+def config_of(
+    plugin: str, project: Path, env: t.Mapping[str, str], environment: str | None = None
+) -> dict[str, t.Any]:
+    """`meltano config print PLUGIN`: its settings as Meltano resolves them (meltano.yml, .env,
+    the environment), secrets masked."""
+    chosen = [f"--environment={environment}"] if environment else []
     done = subprocess.run(  # noqa: S603 - our own command line, no shell
-        [*command, EXTRACTOR, "--format=json"],
+        [meltano_executable(), *chosen, "config", "print", plugin, "--format=json"],
         cwd=project,
         env=dict(env),
         capture_output=True,
@@ -81,29 +83,19 @@ def tap_config(project: Path, environment: str, env: t.Mapping[str, str]) -> dic
     except ValueError:
         said = (done.stderr.strip().splitlines() or ["no output"])[-1]
         raise MeltanoRunFailedError(
-            f"meltano config print {EXTRACTOR} failed: {said}",
-            exit_code=done.returncode,
+            f"meltano config print {plugin} failed: {said}", exit_code=done.returncode
         ) from None
+
+
+def tap_config(project: Path, environment: str, env: t.Mapping[str, str]) -> dict[str, t.Any]:
+    """The tap's settings: the shard plan needs bot_ids, api_scope and the quotas."""
+    return config_of(EXTRACTOR, project, env, environment)
 
 
 def state_database(project: Path, env: t.Mapping[str, str]) -> str:
-    """The state database Meltano resolves for the project (meltano.yml, .env, the
-    environment): a shard that gets a `.meltano` of its own must still write there."""
-    done = subprocess.run(  # noqa: S603 - our own command line, no shell
-        [meltano_executable(), "config", "print", "meltano", "--format=json"],
-        cwd=project,
-        env=dict(env),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    try:
-        return str(json.loads(done.stdout)["database_uri"])
-    except (ValueError, KeyError):
-        said = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise MeltanoRunFailedError(
-            f"meltano config print meltano failed: {said}", exit_code=done.returncode
-        ) from None
+    """The state database Meltano resolves for the project: a shard that gets a `.meltano` of
+    its own must still write there."""
+    return str(config_of("meltano", project, env)["database_uri"])
 
 
 def meltano_command(environment: str | None, args: t.Sequence[str]) -> list[str]:
