@@ -7,7 +7,8 @@ STAMP := $(VENV)/.installed
 .PHONY: test unit lint setup lock clean readme definition bench demo orchestrate
 
 ## setup: create .venv with the locked versions and the tap in editable mode (--no-deps: the lock
-## is complete, and leaves out gql's `backoff`, which would overwrite singer-sdk's; pyproject.toml)
+## is complete, and leaves out gql's `backoff`, which would overwrite singer-sdk's:
+## requirements-overrides.txt)
 setup: $(STAMP)
 
 $(STAMP): requirements.lock pyproject.toml
@@ -48,6 +49,7 @@ bench: setup
 ## lock: re-pin every dependency (needs uv: pip install uv)
 lock:
 	uv pip compile pyproject.toml --group dev --universal --python-version 3.10 \
+		--override requirements-overrides.txt \
 		--no-header --custom-compile-command "make lock" -o requirements.lock
 
 clean:
