@@ -23,12 +23,7 @@ INSTANCE = (
 )
 
 
-def main() -> int:
-    try:
-        settings = CodeLocationSettings.from_environment()
-    except ValueError as exc:
-        sys.exit(f"make orchestrate: {exc}")
-    plugins = ["tap-kore-billing", settings.loader, settings.dbt_utility]
+def install(plugins: list[str]) -> None:
     installed = subprocess.run(
         [str(BIN / "meltano"), "install", *plugins],
         cwd=ROOT,
@@ -39,6 +34,24 @@ def main() -> int:
     if installed.returncode != 0:
         print(installed.stderr[-3000:], file=sys.stderr)
         sys.exit(f"meltano install {' '.join(plugins)} failed")
+
+
+def main() -> int:
+    try:
+        settings = CodeLocationSettings.from_environment()
+    except ValueError as exc:
+        sys.exit(f"make orchestrate: {exc}")
+    plugins = [
+        name
+        for kind, name in (
+            ("extractors", "tap-kore-billing"),
+            ("loaders", settings.loader),
+            ("utilities", settings.dbt_utility),
+        )
+        if not (ROOT / ".meltano" / kind / name / "venv").is_dir()  # `meltano install` to refresh
+    ]
+    if plugins:
+        install(plugins)
     home = Path(os.environ.get("DAGSTER_HOME") or ROOT / "output" / "orchestrate" / "dagster_home")
     home.mkdir(parents=True, exist_ok=True)
     if not (home / "dagster.yaml").exists():

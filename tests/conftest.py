@@ -4,26 +4,35 @@ a secret. The helpers the tests call live in `helpers.py`."""
 from __future__ import annotations
 
 import os
+import subprocess
 import tempfile
 from pathlib import Path
 
 import pytest
-from helpers import CAPTURED_OUTPUT, ROOT, SECRETS_SEEN, START, dt
+from helpers import CAPTURED_OUTPUT, MELTANO, ROOT, SECRETS_SEEN, START, dt
 
 from tap_kore_billing.orchestration.meltano_dirs import shard_sys_dir
 from tap_kore_billing.sandbox import Sandbox
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Under pytest-xdist (`make test`), each worker's Meltano gets a `.meltano` of its own:
-    links to the project's installed plugins (make test installs them first), its own run/
-    and logs/, and its own default state database. Meltano 4.4 writes a tap's catalog to one
-    file per plugin, which workers running the tap at once would share."""
+    """Under pytest-xdist (`make test PYTEST_WORKERS=4`): the controller installs every Meltano
+    plugin once, before the workers start (a test's own `meltano install` would rebuild a
+    plugin another worker is running: helpers.meltano_in skips it there); each worker's
+    Meltano gets a `.meltano` of its own, with links to the installed plugins and its own run/,
+    logs/ and default state database. Meltano 4.4 writes a tap's catalog to one file per
+    plugin, which workers running the tap at once would share."""
     worker = os.environ.get("PYTEST_XDIST_WORKER")
     if worker:
         base = Path(tempfile.mkdtemp(prefix=f"kore-billing-{worker}-"))
         own = shard_sys_dir(ROOT, base, worker, os.environ, database_uri="")
         os.environ["MELTANO_SYS_DIR_ROOT"] = own["MELTANO_SYS_DIR_ROOT"]
+    elif getattr(config.option, "numprocesses", None):
+        done = subprocess.run(
+            [MELTANO, "install"], cwd=ROOT, capture_output=True, text=True, check=False
+        )
+        if done.returncode != 0:
+            raise pytest.UsageError(f"meltano install failed: {done.stderr[-2000:]}")
 
 
 @pytest.fixture(scope="session", autouse=True)
