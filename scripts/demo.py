@@ -25,13 +25,13 @@ from pathlib import Path
 
 import duckdb
 
+from tap_kore_billing.core.words import counted
 from tap_kore_billing.sandbox.demo_account import (
     ARGUMENTS,
     AUDIT_CASES,
     DEMO_START,
     INJECTED_DAY,
 )
-from tap_kore_billing.words import counted
 
 __all__ = ["AUDIT_CASES", "DEMO_START", "INJECTED_DAY"]  # the README's test reads them here
 

@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 from ruamel.yaml import YAML
 
-from tap_kore_billing.settings import OWN_SETTINGS
+from tap_kore_billing.run.settings import OWN_SETTINGS
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFINITION = ROOT / "meltano" / "tap-kore-billing.yml"

@@ -11,7 +11,7 @@ from typing import Any
 
 from plugin_definition import about, declaration
 
-from tap_kore_billing.settings import OWN_SETTINGS
+from tap_kore_billing.run.settings import OWN_SETTINGS
 
 SETTINGS_PAGE = Path(__file__).resolve().parent.parent / "docs" / "settings.md"
 START, END = "<!-- settings:start -->", "<!-- settings:end -->"

@@ -9,10 +9,10 @@ import sys
 
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
 
-from tap_kore_billing.errors import TapKoreBillingError
-from tap_kore_billing.inputs import prepare_arguments
+from tap_kore_billing.core.errors import TapKoreBillingError
+from tap_kore_billing.run.inputs import prepare_arguments
+from tap_kore_billing.run.writer import DownstreamClosedError
 from tap_kore_billing.tap import TapKoreBilling
-from tap_kore_billing.writer import DownstreamClosedError
 
 
 def main() -> None:

@@ -11,16 +11,17 @@ from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities, TapCapabilities
 from singer_sdk.tap_base import CliTestOptionValue
 
-from tap_kore_billing.api import KoreApi
-from tap_kore_billing.app_inventory import AppInventory
-from tap_kore_billing.errors import TapKoreBillingError
-from tap_kore_billing.settings import SETTINGS_SCHEMA
-from tap_kore_billing.settings_check import (
+from tap_kore_billing.apps.inventory import AppInventory
+from tap_kore_billing.client.api import KoreApi
+from tap_kore_billing.core.errors import TapKoreBillingError
+from tap_kore_billing.run.settings import SETTINGS_SCHEMA
+from tap_kore_billing.run.settings_check import (
     check_settings,
     environment_settings,
     named_settings,
 )
-from tap_kore_billing.signals import on_stop_signals
+from tap_kore_billing.run.signals import on_stop_signals
+from tap_kore_billing.run.writer import BufferedMsgSpecWriter
 from tap_kore_billing.streams import (
     AppLinksStream,
     AppsStream,
@@ -28,7 +29,6 @@ from tap_kore_billing.streams import (
     BillingUsageSummaryStream,
 )
 from tap_kore_billing.streams.base import KoreBillingStream
-from tap_kore_billing.writer import BufferedMsgSpecWriter
 
 if t.TYPE_CHECKING:
     import click

@@ -19,7 +19,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tap_kore_billing.datetimes import parse_setting_datetime
+from tap_kore_billing.core.datetimes import parse_setting_datetime
 from tap_kore_billing.sandbox import Sandbox
 from tap_kore_billing.tap import TapKoreBilling
 

@@ -16,7 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tap_kore_billing.api_errors import RETRIES_SPENT
+from tap_kore_billing.client.api_errors import RETRIES_SPENT
 
 EXTRACTOR = "tap-kore-billing"
 STOPPED_EXIT_CODES = (130, 143)

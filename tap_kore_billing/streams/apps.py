@@ -8,7 +8,7 @@ from importlib import resources
 
 from singer_sdk import SchemaDirectory, Stream, StreamSchema
 
-from tap_kore_billing.words import counted
+from tap_kore_billing.core.words import counted
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable
@@ -16,7 +16,7 @@ if t.TYPE_CHECKING:
     from singer_sdk import Tap
     from singer_sdk.helpers.types import Context
 
-    from tap_kore_billing.app_inventory import AppInventory
+    from tap_kore_billing.apps.inventory import AppInventory
 
 _SCHEMAS = SchemaDirectory(resources.files("tap_kore_billing") / "schemas")
 

@@ -1,11 +1,11 @@
 """The one stream shape: plan each partition's work, fetch it, turn rows into records, advance
 a bookmark. A stream says only what differs: its plans (`plan_work`), its fetch (`fetch`, run
 in worker threads and scheduled by quota holder), what a finished window does to its bookmarks
-(`window_done`) and its last word (`finish`). HTTP lives in `tap_kore_billing.api`.
+(`window_done`) and its last word (`finish`). HTTP lives in `tap_kore_billing.client.api`.
 
-The SDK seams this class relies on (private singer-sdk names; `tests/unit/test_sdk_seams.py`
-fails when an SDK release changes them):
-- `_sync_records`: no public hook writes a page of records at once (see `output.py`);
+The SDK seams this class relies on (private singer-sdk names;
+`tests/unit/streams/test_sdk_seams.py` fails when an SDK release changes them):
+- `_sync_records`: no public hook writes a page of records at once (see `run/output.py`);
 - `_increment_stream_state`: no public switch stops the SDK from bookmarking by record, which
   is wrong for rows that arrive unordered;
 - `_write_state_message`: no public method sends the pending STATE;
@@ -26,15 +26,15 @@ from zoneinfo import ZoneInfo
 from singer_sdk import Stream, metrics
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
-from tap_kore_billing.api_errors import RequestFailedError
-from tap_kore_billing.concurrency import InFlight
-from tap_kore_billing.datetimes import UTC, parse_setting_datetime
-from tap_kore_billing.errors import TapKoreBillingError
-from tap_kore_billing.output import records_pass_unchanged, write_pages, written_as_read
-from tap_kore_billing.parallel import Pause, run_parallel
-from tap_kore_billing.partitions import Partition, partitions_from_config
-from tap_kore_billing.progress import RunProgress
-from tap_kore_billing.words import counted
+from tap_kore_billing.client.api_errors import RequestFailedError
+from tap_kore_billing.client.concurrency import InFlight
+from tap_kore_billing.client.parallel import Pause, run_parallel
+from tap_kore_billing.core.datetimes import UTC, parse_setting_datetime
+from tap_kore_billing.core.errors import TapKoreBillingError
+from tap_kore_billing.core.partitions import Partition, partitions_from_config
+from tap_kore_billing.core.words import counted
+from tap_kore_billing.run.output import records_pass_unchanged, write_pages, written_as_read
+from tap_kore_billing.run.progress import RunProgress
 
 if t.TYPE_CHECKING:
     from collections.abc import Generator, Iterable, Iterator
@@ -42,8 +42,8 @@ if t.TYPE_CHECKING:
     from singer_sdk import Tap
     from singer_sdk.helpers.types import Context, Record
 
-    from tap_kore_billing.api import KoreApi
-    from tap_kore_billing.app_inventory import AppInventory
+    from tap_kore_billing.apps.inventory import AppInventory
+    from tap_kore_billing.client.api import KoreApi
 
 # SDK lines that this tap replaces with truer ones of its own: the starting bookmark per
 # partition (the SDK's names start_date), and one line per failure without a preamble.
@@ -290,11 +290,11 @@ class KoreBillingStream(Stream, t.Generic[_Plan, _Done]):
     def _sync_records(
         self, context: Context | None = None, *, write_messages: bool = True
     ) -> Generator[dict, t.Any, t.Any]:
-        # Seam: no public hook lets a stream write a page of records at once (output.py).
-        writer = self.kore_tap.message_writer
+        # Seam: no public hook lets a stream write a page of records at once (run/output.py).
+        writer = t.cast("t.Any", self.kore_tap.message_writer)
         if context is None and written_as_read(self, writer, write_messages=write_messages):
             version = self._stream_version  # seam: set by sync() for FULL_TABLE
-            yield from write_pages(self, t.cast("t.Any", writer), version)
+            yield from write_pages(self, self.record_batches(), writer, version, self.emit_state)
         else:
             yield from super()._sync_records(context, write_messages=write_messages)
 

@@ -12,21 +12,21 @@ from importlib import resources
 
 from singer_sdk import SchemaDirectory, StreamSchema
 
-from tap_kore_billing.api import FallbackPath
-from tap_kore_billing.api_errors import RequestFailedError
-from tap_kore_billing.bookmarks import PartitionBookmark
-from tap_kore_billing.datetimes import parse_setting_datetime, to_api_timestamp, to_iso
-from tap_kore_billing.errors import TapKoreBillingError
-from tap_kore_billing.page_size import PageSize
-from tap_kore_billing.paging import pages
-from tap_kore_billing.parallel import Pause
-from tap_kore_billing.partitions import ACCOUNT_WIDE, Partition
-from tap_kore_billing.run_bookmarks import RunBookmarks, retire_inherited
-from tap_kore_billing.session_records import SessionRecords
+from tap_kore_billing.client.api import FallbackPath
+from tap_kore_billing.client.api_errors import RequestFailedError
+from tap_kore_billing.client.page_size import PageSize
+from tap_kore_billing.client.parallel import Pause
+from tap_kore_billing.core.datetimes import parse_setting_datetime, to_api_timestamp, to_iso
+from tap_kore_billing.core.errors import TapKoreBillingError
+from tap_kore_billing.core.partitions import ACCOUNT_WIDE, Partition
+from tap_kore_billing.core.windows import Window, plan_windows
+from tap_kore_billing.core.words import counted
+from tap_kore_billing.sessions.paging import pages
+from tap_kore_billing.sessions.records import SessionRecords
+from tap_kore_billing.sessions.window_rows import Key, WindowRows
+from tap_kore_billing.state.bookmarks import PartitionBookmark
+from tap_kore_billing.state.run_bookmarks import RunBookmarks, retire_inherited
 from tap_kore_billing.streams.base import KoreBillingStream, Records
-from tap_kore_billing.window_rows import Key, WindowRows
-from tap_kore_billing.windows import Window, plan_windows
-from tap_kore_billing.words import counted
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator

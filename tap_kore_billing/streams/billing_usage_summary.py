@@ -1,6 +1,6 @@
 """The billing_usage_summary stream: counters per app and period from the asynchronous usage
-summary report job, bookmarked per partition. The job's HTTP lives in `summary_job.py`; what is
-decided without I/O in `usage_summary.py`."""
+summary report job, bookmarked per partition. The job's HTTP lives in `summary/job.py`; what is
+decided without I/O in `summary/report.py`."""
 
 from __future__ import annotations
 
@@ -13,13 +13,15 @@ from importlib import resources
 
 from singer_sdk import SchemaDirectory, StreamSchema
 
-from tap_kore_billing.bookmarks import advance_period_bookmark, period_bookmark
-from tap_kore_billing.datetimes import to_api_timestamp
-from tap_kore_billing.errors import TapKoreBillingError
-from tap_kore_billing.partitions import ACCOUNT_WIDE, Partition
+from tap_kore_billing.core.datetimes import to_api_timestamp
+from tap_kore_billing.core.errors import TapKoreBillingError
+from tap_kore_billing.core.partitions import ACCOUNT_WIDE, Partition
+from tap_kore_billing.core.windows import Window
+from tap_kore_billing.core.words import counted
+from tap_kore_billing.state.bookmarks import advance_period_bookmark, period_bookmark
 from tap_kore_billing.streams.base import KoreBillingStream, Records
-from tap_kore_billing.summary_job import SummaryJobs
-from tap_kore_billing.usage_summary import (
+from tap_kore_billing.summary.job import SummaryJobs
+from tap_kore_billing.summary.report import (
     GROUP_BY_PERIOD,
     UNIT_TYPES,
     SummaryFormatError,
@@ -31,13 +33,11 @@ from tap_kore_billing.usage_summary import (
     plan_summary_windows,
     request_range,
 )
-from tap_kore_billing.windows import Window
-from tap_kore_billing.words import counted
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from tap_kore_billing.parallel import Pause
+    from tap_kore_billing.client.parallel import Pause
 
 REPLICATION_KEY = "periodStart"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from tap_kore_billing.settings import OWN_SETTINGS
+from tap_kore_billing.run.settings import OWN_SETTINGS
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTRACT = {

@@ -27,7 +27,7 @@ from helpers import (
     sandbox_config,
 )
 
-from tap_kore_billing.output import written_as_read
+from tap_kore_billing.run.output import written_as_read
 from tap_kore_billing.sandbox import Sandbox
 from tap_kore_billing.tap import TapKoreBilling
 

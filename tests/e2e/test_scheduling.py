@@ -8,7 +8,7 @@ from typing import Any
 
 from helpers import run_tap, sandbox_config
 
-from tap_kore_billing.concurrency import FLOOR
+from tap_kore_billing.client.concurrency import FLOOR
 from tap_kore_billing.sandbox import Sandbox
 
 JAN = datetime.fromisoformat("2024-01-01T00:00:00+00:00")

@@ -21,8 +21,8 @@ import pytest
 import yaml
 from helpers import ROOT, SECRETS_SEEN, meltano_in, run_meltano
 
+from tap_kore_billing.run.settings import SETTINGS_SCHEMA
 from tap_kore_billing.sandbox import Sandbox
-from tap_kore_billing.settings import SETTINGS_SCHEMA
 
 START = datetime(2024, 1, 1, tzinfo=timezone.utc)
 # One value of each kind, as a user types it after `meltano config set tap-kore-billing NAME`

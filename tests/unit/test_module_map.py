@@ -1,5 +1,6 @@
-"""The package's shape holds: no import cycle, no module over 400 lines or class over 250 (the
-emulator's module apart), and the product never imports its emulator."""
+"""The package's shape holds: packages import only the packages below them, no import cycle, no
+module over 400 lines or class over 250 (the emulator's module apart), and the product never
+imports its emulator."""
 
 from __future__ import annotations
 
@@ -16,11 +17,14 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def runtime_imports(path: Path) -> set[str]:
-    """Modules of the package imported when `path` runs (not under `if TYPE_CHECKING:`)."""
+def runtime_imports(path: Path, *, typing_too: bool = False) -> set[str]:
+    """Modules of the package imported when `path` runs (not under `if TYPE_CHECKING:`), or
+    also for type checking."""
     tree = ast.parse(path.read_text())
     skipped: set[int] = set()
     for node in ast.walk(tree):
+        if typing_too:
+            break
         if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
             skipped |= {id(n) for child in node.body for n in ast.walk(child)}
     found = set()
@@ -36,6 +40,46 @@ def runtime_imports(path: Path) -> set[str]:
 
 MODULES = {module_name(p): p for p in PACKAGE.rglob("*.py")}
 GRAPH = {name: {m for m in runtime_imports(p) if m in MODULES} for name, p in MODULES.items()}
+
+
+# Each package of the tap and the packages it may import, lowest first: data flows one way.
+MAY_IMPORT = {
+    "core": set(),
+    "client": {"core"},
+    "run": {"core"},
+    "state": {"core"},
+    "sessions": {"core"},
+    "summary": {"core", "client"},
+    "apps": {"core", "client"},
+    "streams": {"core", "client", "run", "state", "sessions", "summary", "apps"},
+    "sandbox": set(),
+}
+
+
+def package_of(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 2 or (len(parts) == 2 and parts[1] in MAY_IMPORT) else ""
+
+
+@pytest.mark.parametrize("package", sorted(MAY_IMPORT))
+def test_a_package_imports_only_those_below_it(package):
+    modules = [n for n in MODULES if package_of(n) == package]
+    assert modules, f"no package {package}"
+    offenders = {
+        (name, imported)
+        for name in modules
+        for imported in runtime_imports(MODULES[name], typing_too=True)
+        if package_of(imported) not in MAY_IMPORT[package] | {package}
+    }
+    assert not offenders, f"{package} imports above itself: {sorted(offenders)}"
+
+
+def test_every_package_has_its_place():
+    packages = {p.parent.name for p in PACKAGE.glob("*/__init__.py")}
+    assert packages - {"orchestration"} == set(MAY_IMPORT)
+    for package in packages:
+        doc = ast.get_docstring(ast.parse((PACKAGE / package / "__init__.py").read_text()))
+        assert doc, f"{package}/__init__.py: say what it owns and what it may import"
 
 
 def test_no_import_cycle():
