@@ -8,15 +8,28 @@ the others may change while it serves.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
 from typing import Any
 
 from tap_kore_billing.sandbox.data import FILTER_FIELDS
+from tap_kore_billing.sandbox.knob_checks import (
+    app_numbers,
+    channels,
+    count,
+    discrepancies,
+    id_set,
+    non_empty_str,
+    non_negative_float,
+    one_of,
+    optional_datetime,
+    optional_epoch,
+    optional_limit,
+    pairs,
+    positive_int,
+    rate,
+)
 from tap_kore_billing.sandbox.planted import audit_cases
-from tap_kore_billing.sandbox.summary import COUNTER_NAMES
-from tap_kore_billing.sandbox.wire import UTC, parse_date_text
 
 
 @dataclass(frozen=True)
@@ -34,140 +47,6 @@ class Knob:
     choices: tuple[str, ...] | None = None
 
 
-def _count(value: object) -> int:
-    if isinstance(value, bool) or int(value) < 0:  # type: ignore[call-overload]
-        raise ValueError("must be >= 0")
-    return int(value)  # type: ignore[call-overload]
-
-
-def _positive_int(value: object) -> int:
-    if isinstance(value, bool) or int(value) < 1:  # type: ignore[call-overload]
-        raise ValueError("must be >= 1")
-    return int(value)  # type: ignore[call-overload]
-
-
-def _optional_limit(value: object) -> int | None:
-    return None if value is None else _positive_int(value)
-
-
-def _rate(value: object) -> float:
-    rate = float(value)  # type: ignore[arg-type]
-    if not 0.0 <= rate <= 1.0:
-        raise ValueError("rates must be within [0, 1]")
-    return rate
-
-
-def _non_negative_float(value: object) -> float:
-    number = float(value)  # type: ignore[arg-type]
-    if number < 0:
-        raise ValueError("must be >= 0")
-    return number
-
-
-def _non_empty_str(value: object) -> str:
-    if not isinstance(value, str) or not value:
-        raise ValueError("must be a non-empty string")
-    return value
-
-
-def _one_of(*allowed: str) -> Callable[[object], str]:
-    def check(value: object) -> str:
-        if value not in allowed:
-            raise ValueError(f"must be one of {', '.join(allowed)}")
-        return str(value)
-
-    return check
-
-
-def _channels(value: object) -> tuple[str, ...]:
-    """A tuple of channel names, from a sequence or comma-separated text."""
-    items = value.split(",") if isinstance(value, str) else value
-    if not isinstance(items, Iterable):
-        raise TypeError("expected channel names")
-    channels = tuple(str(c).strip() for c in items if str(c).strip())
-    if not channels:
-        raise ValueError("needs at least one channel")
-    return channels
-
-
-def _optional_datetime(value: object) -> datetime | None:
-    """An aware datetime, from one or from ISO 8601 text (zone-less text is UTC)."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
-    if not isinstance(value, datetime) or value.tzinfo is None:
-        raise ValueError("must be an aware datetime")
-    return value
-
-
-def _optional_epoch(value: object) -> float | None:
-    """Epoch seconds, from a number or from API date text."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        parsed = parse_date_text(value.strip())
-        return parsed.timestamp() if parsed is not None else float(value)
-    return float(value)  # type: ignore[arg-type]
-
-
-def _items(value: object) -> list[object]:
-    """Comma-separated text or a sequence, as a list of its non-empty items."""
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
-    if isinstance(value, bytes) or not isinstance(value, Iterable):
-        raise TypeError("expected a list or comma-separated text")
-    return list(value)
-
-
-def _app_numbers(value: object) -> frozenset[int]:
-    """1-based app positions, from "1,3" or [1, 3]."""
-    return frozenset(_positive_int(item) for item in _items(value))
-
-
-def _pair(item: object) -> tuple[int, int]:
-    parts = item.split(":") if isinstance(item, str) else item
-    if not isinstance(parts, Iterable):
-        raise TypeError(f"expected PARENT:LINKED, not {item!r}")
-    numbers = [_positive_int(part) for part in parts]
-    if len(numbers) != 2 or numbers[0] == numbers[1]:
-        raise ValueError(f"expected PARENT:LINKED of two different apps, not {item!r}")
-    return numbers[0], numbers[1]
-
-
-def _pairs(value: object) -> tuple[tuple[int, int], ...]:
-    """(parent, linked) app positions, from "1:2,1:3" or [(1, 2), (1, 3)]; duplicates once."""
-    if value is None:
-        return ()
-    return tuple(dict.fromkeys(_pair(item) for item in _items(value)))
-
-
-def _id_set(value: object) -> frozenset[str]:
-    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
-        raise TypeError("expected a list of billingSessionIds")
-    return frozenset(str(item) for item in value)
-
-
-def _discrepancy(value: object) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise TypeError("expected {botId, day, unit, delta}")
-    unit = str(value.get("unit"))
-    if unit not in COUNTER_NAMES:
-        raise ValueError(f"unit must be one of {sorted(COUNTER_NAMES)}")
-    day = date.fromisoformat(str(value.get("day")))
-    delta = value.get("delta")
-    if isinstance(delta, bool) or not isinstance(delta, int):
-        raise TypeError("delta must be an integer")
-    return {"botId": str(value.get("botId")), "day": day, "unit": unit, "delta": delta}
-
-
-def _discrepancies(value: object) -> tuple[dict[str, Any], ...]:
-    if isinstance(value, (str, bytes, dict)) or not isinstance(value, Iterable):
-        raise TypeError("expected a list of {botId, day, unit, delta}")
-    return tuple(_discrepancy(item) for item in value)
-
-
 _PAGE_POLICIES = ("cap", "reject", "fail")
 _ADMIN_PATHS = ("bots", "plain", "both")
 _BUCKET_BY = ("start", "end")
@@ -176,53 +55,53 @@ _BOTS_OFFSETS = ("rows", "pages", "ignored")
 KNOBS: tuple[Knob, ...] = (
     # -- the generated data ----------------------------------------------------------------
     Knob("seed", 1, int, "seed of the generated sessions", runtime=False),
-    Knob("apps", 3, _positive_int, "apps (bots) of the account", runtime=False),
+    Knob("apps", 3, positive_int, "apps (bots) of the account", runtime=False),
     Knob(
         "channels",
         ("rtm", "ivr", "msteams", "whatsapp"),
-        _channels,
+        channels,
         "channels of the sessions (comma-separated)",
         runtime=False,
     ),
     Knob(
         "sessions",
         2000,
-        _count,
+        count,
         "sessions visible from the start (without end: per 120 days)",
         runtime=False,
     ),
-    Knob("late", 0, _count, "hidden until reveal(): ended in the 12 h before end", runtime=False),
-    Knob("new", 0, _count, "hidden until reveal(): in the hour after end", runtime=False),
+    Knob("late", 0, count, "hidden until reveal(): ended in the 12 h before end", runtime=False),
+    Knob("new", 0, count, "hidden until reveal(): in the hour after end", runtime=False),
     Knob(
-        "idle_apps", 0, _count, "apps with sessions only in the range's first fifth", runtime=False
+        "idle_apps", 0, count, "apps with sessions only in the range's first fifth", runtime=False
     ),
-    Knob("start", None, _optional_datetime, "ISO 8601; default end - 120 days", runtime=False),
+    Knob("start", None, optional_datetime, "ISO 8601; default end - 120 days", runtime=False),
     Knob(
         "end",
         None,
-        _optional_datetime,
+        optional_datetime,
         "ISO 8601; default now - 1 hour, each UTC day's sessions then the same in every run",
         runtime=False,
     ),
-    Knob("tz", "UTC", _non_empty_str, "zone of the API's datetime strings", runtime=False),
+    Knob("tz", "UTC", non_empty_str, "zone of the API's datetime strings", runtime=False),
     Knob(
         "now",
         None,
-        _optional_datetime,
+        optional_datetime,
         "ISO 8601; the instant a run without --end takes as now (default: the real time)",
         runtime=False,
     ),
     Knob(
         "notification_fraction",
         0.15,
-        _rate,
+        rate,
         "Alert/Proactive Notifications rows (no conversation fields)",
         runtime=False,
     ),
     Knob(
         "plain_session_fraction",
         0.1,
-        _rate,
+        rate,
         "rows of type Sessions (no conversation fields)",
         runtime=False,
     ),
@@ -231,12 +110,12 @@ KNOBS: tuple[Knob, ...] = (
     Knob(
         "extra_field_fraction",
         0.0,
-        _rate,
+        rate,
         "rows with fields the API does not document",
         runtime=False,
     ),
     Knob(
-        "boundary_fraction", 0.03, _rate, "sessions at UTC midnights (window edges)", runtime=False
+        "boundary_fraction", 0.03, rate, "sessions at UTC midnights (window edges)", runtime=False
     ),
     Knob(
         "audit_cases",
@@ -250,95 +129,95 @@ KNOBS: tuple[Knob, ...] = (
     Knob(
         "links",
         (),
-        _pairs,
+        pairs,
         "published links PARENT:LINKED, 1-based, e.g. 1:2,1:3 (app 1 routes to apps 2 and 3)",
         runtime=False,
     ),
-    Knob("draft_links", (), _pairs, "configured-only links, like --links", runtime=False),
+    Knob("draft_links", (), pairs, "configured-only links, like --links", runtime=False),
     Knob(
         "unreadable_apps",
         (),
-        _app_numbers,
+        app_numbers,
         "1-based apps whose app-scope paths answer 403 (admin paths still list them), e.g. 3",
         runtime=False,
     ),
     Knob(
         "hidden_apps",
         0,
-        _count,
+        count,
         "the last N apps are added later: absent from Get Bots and links until reveal()",
         runtime=False,
     ),
     Knob(
         "planted_secret",
         None,
-        _non_empty_str,
+        non_empty_str,
         "text in every app's jwtApps clientSecret; default: generated, obviously fake",
         runtime=False,
     ),
     Knob(
         "bots_offset",
         "rows",
-        _one_of(*_BOTS_OFFSETS),
+        one_of(*_BOTS_OFFSETS),
         "what Get Bots' offset counts: rows, pages, or ignored (always the first page)",
         choices=_BOTS_OFFSETS,
     ),
     # -- paging and ranges -----------------------------------------------------------------
-    Knob("max_page_size", 50, _positive_int, "rows a page holds at most"),
+    Knob("max_page_size", 50, positive_int, "rows a page holds at most"),
     Knob(
         "oversized_limit",
         "cap",
-        _one_of(*_PAGE_POLICIES),
+        one_of(*_PAGE_POLICIES),
         "a limit above max_page_size is capped silently, refused (400) or fails (500)",
         choices=_PAGE_POLICIES,
     ),
-    Knob("max_range_days", None, _optional_limit, "longest fromDate..toDate; default 3 months"),
+    Knob("max_range_days", None, optional_limit, "longest fromDate..toDate; default 3 months"),
     Knob(
         "filter_field",
         "start",
-        _one_of(*FILTER_FIELDS),
+        one_of(*FILTER_FIELDS),
         "which datetime fromDate/toDate filter on",
         choices=FILTER_FIELDS,
     ),
     # -- quotas ------------------------------------------------------------------------------
-    Knob("rate_per_minute", None, _optional_limit, "calls per holder per rolling minute"),
-    Knob("rate_per_hour", None, _optional_limit, "calls per holder per rolling hour"),
+    Knob("rate_per_minute", None, optional_limit, "calls per holder per rolling minute"),
+    Knob("rate_per_hour", None, optional_limit, "calls per holder per rolling hour"),
     Knob("retry_after", True, bool, "send Retry-After with each 429"),
     Knob(
         "throttle_next",
         0,
-        _count,
+        count,
         "the next N calls get a 429 whatever the quota (another integration spent it)",
     ),
     # -- faults and timing -----------------------------------------------------------------
     Knob("fault_seed", 0, int, "seed of the fault rolls and of the latency jitter"),
-    Knob("error_rate", 0.0, _rate, "fraction of calls answered 500/503"),
-    Knob("drop_rate", 0.0, _rate, "fraction of calls whose connection is dropped"),
-    Knob("truncate_rate", 0.0, _rate, "fraction of 200s with half a body"),
-    Knob("slow_rate", 0.0, _rate, "fraction of calls delayed by slow_seconds"),
-    Knob("slow_seconds", 2.0, _non_negative_float, "delay of a slow call"),
+    Knob("error_rate", 0.0, rate, "fraction of calls answered 500/503"),
+    Knob("drop_rate", 0.0, rate, "fraction of calls whose connection is dropped"),
+    Knob("truncate_rate", 0.0, rate, "fraction of 200s with half a body"),
+    Knob("slow_rate", 0.0, rate, "fraction of calls delayed by slow_seconds"),
+    Knob("slow_seconds", 2.0, non_negative_float, "delay of a slow call"),
     Knob(
         "latency_seconds",
         0.0,
-        _non_negative_float,
+        non_negative_float,
         "service time of every answer, like a remote API's (0: none)",
     ),
-    Knob("latency_per_row_seconds", 0.0, _non_negative_float, "added per row served"),
-    Knob("latency_jitter", 0.0, _rate, "latencies vary by +- this fraction, uniformly"),
-    Knob("stall_after_skip", None, _optional_limit, "from this skip on: no rows, moreAvailable"),
+    Knob("latency_per_row_seconds", 0.0, non_negative_float, "added per row served"),
+    Knob("latency_jitter", 0.0, rate, "latencies vary by +- this fraction, uniformly"),
+    Knob("stall_after_skip", None, optional_limit, "from this skip on: no rows, moreAvailable"),
     Knob(
         "corrupt_ids",
         (),
-        _id_set,
+        id_set,
         "sessions whose end datetime is unparseable",
         flag="",
     ),
     # -- credentials and access ------------------------------------------------------------
-    Knob("client_id", "cs-sandbox-0000", _non_empty_str, "the app's Client ID"),
+    Knob("client_id", "cs-sandbox-0000", non_empty_str, "the app's Client ID"),
     Knob(
         "client_secret",
         None,
-        _non_empty_str,
+        non_empty_str,
         "default: $KORE_SANDBOX_CLIENT_SECRET, else a generated one (printed)",
     ),
     Knob("enforce_jti", True, bool, "refuse a JWT whose jti was seen"),
@@ -353,30 +232,30 @@ KNOBS: tuple[Knob, ...] = (
         flag="--allow-unknown-apps",
     ),
     # -- publication -------------------------------------------------------------------------
-    Knob("publication_delay_hours", 0.0, _non_negative_float, "sessions show this long after"),
-    Knob("late_fraction", 0.0, _rate, "fraction published late_delay_hours later still"),
-    Knob("late_delay_hours", 0.0, _non_negative_float, "extra delay of the late ones"),
-    Knob("clock", None, _optional_epoch, "the emulator's now for publication (epoch or ISO)"),
+    Knob("publication_delay_hours", 0.0, non_negative_float, "sessions show this long after"),
+    Knob("late_fraction", 0.0, rate, "fraction published late_delay_hours later still"),
+    Knob("late_delay_hours", 0.0, non_negative_float, "extra delay of the late ones"),
+    Knob("clock", None, optional_epoch, "the emulator's now for publication (epoch or ISO)"),
     # -- usage summary jobs ----------------------------------------------------------------
-    Knob("summary_polls", 2, _count, "status GETs a job stays IN_PROGRESS"),
+    Knob("summary_polls", 2, count, "status GETs a job stays IN_PROGRESS"),
     Knob("summary_fail", False, bool, "every job ends FAILED"),
     Knob(
         "summary_foreign_polls",
         0,
-        _count,
+        count,
         "status GETs after each POST that show a second client's finished job",
     ),
     Knob(
         "summary_admin_path",
         "plain",
-        _one_of(*_ADMIN_PATHS),
+        one_of(*_ADMIN_PATHS),
         "which account-wide path exists: /api/public/bots/... or /api/public/...",
         choices=_ADMIN_PATHS,
     ),
     Knob(
         "summary_bucket_by",
         "start",
-        _one_of(*_BUCKET_BY),
+        one_of(*_BUCKET_BY),
         "sessions counted in the period they start or end in",
         choices=_BUCKET_BY,
     ),
@@ -384,15 +263,13 @@ KNOBS: tuple[Knob, ...] = (
     Knob(
         "summary_discrepancies",
         (),
-        _discrepancies,
+        discrepancies,
         "counters shifted away from the detail rows",
         flag="",  # --summary-discrepancy APP:DAY:UNIT:DELTA, in __main__
     ),
     Knob("summary_hang", False, bool, "jobs never finish"),
-    Knob(
-        "summary_trouble_after", 0, _count, "summary_fail and summary_hang spare the first N jobs"
-    ),
-    Knob("summary_throttle_polls", 0, _count, "the first N status GETs of each job answer 429"),
+    Knob("summary_trouble_after", 0, count, "summary_fail and summary_hang spare the first N jobs"),
+    Knob("summary_throttle_polls", 0, count, "the first N status GETs of each job answer 429"),
 )
 
 BY_NAME: dict[str, Knob] = {knob.name: knob for knob in KNOBS}

@@ -1,5 +1,7 @@
 """The Billing Usage Summary API of the emulator: asynchronous report jobs over the same
-generated sessions as the detail endpoint, in their least convenient plausible form.
+generated sessions as the detail endpoint, in their least convenient plausible form. This
+module owns the paths, the request's checks and the jobs' lifecycle; what a job reports is
+computed in `summary_report.py`.
 
 - POST `.../billingsessionsummary` starts a job; GET `.../billingsessionsummary/status?type=summary`
   shows the quota holder's job, naming none: only `_id` ties the two together.
@@ -27,21 +29,26 @@ generated sessions as the detail endpoint, in their least convenient plausible f
 
 from __future__ import annotations
 
-import calendar
 import itertools
 import json
 import re
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
+from tap_kore_billing.sandbox.summary_report import (
+    UNIT_COUNTERS,
+    Filters,
+    bucket_start,
+    finished,
+    iso_now,
+    report,
+)
 from tap_kore_billing.sandbox.wire import ApiError, epoch_bounds, parse_api_date
 
 if TYPE_CHECKING:
     from tap_kore_billing.sandbox.data import Session
 
-UTC = timezone.utc
 APP_SUMMARY = re.compile(r"/api/public/bot/([^/]+)/billingsessionsummary(/status)?")
 ADMIN_SUMMARY = {
     "/api/public/bots/billingsessionsummary": "bots",
@@ -49,30 +56,11 @@ ADMIN_SUMMARY = {
 }
 MAX_DATES = 90
 PERIODS = {"date_day_hour": "hour", "date_day": "day", "date_month": "month"}
-UNIT_COUNTERS = {
-    "request": "requests",
-    "session": "sessions",
-    "alert": "alert_notifications",
-    "proactive": "proactive_notifications",
-    "conversations": "conversations",
-}
-TYPE_COUNTERS = {
-    "Sessions": "sessions",
-    "Conversations": "conversations",
-    "Alert Notifications": "alert_notifications",
-    "Proactive Notifications": "proactive_notifications",
-}
-COUNTER_NAMES = frozenset(UNIT_COUNTERS.values())
 THROTTLED_MESSAGE = (
     "You've exceeded the per-minute rate limit. Please wait for sometime before retrying."
 )
 # What another client's job adds to every counter, so reading it as ours shows.
 FOREIGN_OFFSET = 1000
-
-
-def requests_of(session: Session) -> int:
-    """The `requests` counter of one session: deterministic, 1 to 6."""
-    return 1 + session.order % 6
 
 
 class SummaryRequestError(Exception):
@@ -130,34 +118,8 @@ def route(path: str) -> Route | None:
     return None
 
 
-def _floor(stamp: int, granularity: str) -> datetime:
-    value = datetime.fromtimestamp(stamp, UTC)
-    if granularity == "hour":
-        return value.replace(minute=0, second=0)
-    if granularity == "day":
-        return value.replace(hour=0, minute=0, second=0)
-    return value.replace(day=1, hour=0, minute=0, second=0)
-
-
-def _next(value: datetime, granularity: str) -> datetime:
-    if granularity == "hour":
-        return value + timedelta(hours=1)
-    if granularity == "day":
-        return value + timedelta(days=1)
-    days = calendar.monthrange(value.year, value.month)[1]
-    return value + timedelta(days=days)
-
-
-def _label(value: datetime) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%S.000Z")
-
-
-def _iso_now() -> str:
-    return _label(datetime.now(UTC).replace(microsecond=0))
-
-
 class SummaryDesk:
-    """Jobs per quota holder, counters, and the report computation."""
+    """Jobs per quota holder and the POSTs and GETs counted per holder."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -208,13 +170,11 @@ class SummaryDesk:
         `bots` are the apps the job covers; `group_name` labels the single group when the job
         does not group by app ("ALL")."""
         self._count(holder, "POST")
-        granularity, units, lo, hi, first = _filters(body)
-        groups = self._compute(
-            sessions, bots, group_name, granularity, units, lo, hi, first, knobs, offset=0
-        )
+        filters = _filters(body)
+        groups = report(sessions, bots, group_name, filters, knobs, offset=0)
         job_id = self._new_id()
-        created = _iso_now()
-        answer = _finished(job_id, groups, failed=False)
+        created = iso_now()
+        answer = finished(job_id, groups, failed=False)
         with self._lock:
             self._started += 1
             troubled = self._started > knobs["summary_trouble_after"]
@@ -228,20 +188,9 @@ class SummaryDesk:
             throttle_left=knobs["summary_throttle_polls"],
         )
         if knobs["summary_foreign_polls"]:
-            other = self._compute(
-                sessions,
-                bots,
-                group_name,
-                granularity,
-                units,
-                lo,
-                hi,
-                first,
-                knobs,
-                offset=FOREIGN_OFFSET,
-            )
+            other = report(sessions, bots, group_name, filters, knobs, offset=FOREIGN_OFFSET)
             foreign_id = self._new_id()
-            job.foreign = Job(foreign_id, 0, False, _finished(foreign_id, other, failed=False))
+            job.foreign = Job(foreign_id, 0, False, finished(foreign_id, other, failed=False))
             job.foreign_polls_left = knobs["summary_foreign_polls"]
         with self._lock:
             self._jobs[holder] = job
@@ -283,101 +232,19 @@ class SummaryDesk:
                     "_id": job.id,
                     "status": "IN_PROGRESS",
                     "percentageComplete": int(done * 100),
-                    "modifiedOn": _iso_now(),
+                    "modifiedOn": iso_now(),
                 }
             if job.fail:
                 return {
                     "_id": job.id,
                     "status": "FAILED",
-                    "modifiedOn": _iso_now(),
-                    "statusLogs": [{"msg": "Report generation failed", "ts": _iso_now()}],
+                    "modifiedOn": iso_now(),
+                    "statusLogs": [{"msg": "Report generation failed", "ts": iso_now()}],
                 }
             return job.answer
 
-    # -- the report ------------------------------------------------------------------------
 
-    def _compute(  # noqa: PLR0917 - private, two call sites
-        self,
-        sessions: list[Session],
-        bots: list[str],
-        group_name: str | None,
-        granularity: str,
-        units: list[str],
-        lo: int,
-        hi: int,
-        first: datetime,
-        knobs: dict[str, Any],
-        *,
-        offset: int,
-    ) -> list[dict[str, Any]]:
-        wanted = set(bots)
-        by_end = knobs["summary_bucket_by"] == "end"
-        counts: dict[tuple[str, datetime], dict[str, int]] = {}
-        labels = [group_name] if group_name is not None else bots
-        for session in sessions:
-            if session.bot_id not in wanted:
-                continue
-            stamp = session.end if by_end else session.start
-            if not lo <= stamp <= hi:
-                continue
-            group = group_name if group_name is not None else session.bot_id
-            bucket = max(_floor(stamp, granularity), first)
-            cell = counts.setdefault((group, bucket), dict.fromkeys(COUNTER_NAMES, 0))
-            cell["requests"] += requests_of(session)
-            counter = TYPE_COUNTERS.get(session.type)
-            if counter is not None:
-                cell[counter] += 1
-        for shift in knobs["summary_discrepancies"]:
-            if shift["botId"] not in wanted:
-                continue
-            midnight = datetime.combine(shift["day"], datetime.min.time(), UTC)
-            stamp = int(midnight.timestamp())
-            if not lo <= stamp <= hi:
-                continue
-            group = group_name if group_name is not None else shift["botId"]
-            bucket = max(_floor(stamp, granularity), first)
-            cell = counts.setdefault((group, bucket), dict.fromkeys(COUNTER_NAMES, 0))
-            cell[shift["unit"]] += shift["delta"]
-        skip_empty = granularity == "hour" and knobs["summary_hourly_gaps"]
-        last = _floor(hi, granularity)
-        groups = []
-        for label in labels:
-            periods = []
-            bucket = first
-            while bucket <= last:
-                found = counts.get((label, bucket))
-                if found is not None or not skip_empty:
-                    cell = found or dict.fromkeys(COUNTER_NAMES, 0)
-                    values = {
-                        UNIT_COUNTERS[u]: cell[UNIT_COUNTERS[u]] + offset
-                        for u in UNIT_COUNTERS
-                        if u in units
-                    }
-                    periods.append({"date": _label(bucket), "val": values})
-                bucket = _next(bucket, granularity)
-            groups.append({"bot": label, "val": periods})
-        return groups
-
-
-def _finished(job_id: str, groups: list[dict[str, Any]], *, failed: bool) -> dict[str, Any]:
-    sessions = [
-        p["val"].get("sessions", 0) + p["val"].get("conversations", 0)
-        for g in groups
-        for p in g["val"]
-    ]
-    return {
-        "_id": job_id,
-        "status": "FAILED" if failed else "success",
-        "modifiedOn": _iso_now(),
-        "lastModifiedBy": "u-sandbox",
-        "response": {
-            "data": groups,
-            "averageSessions": sum(sessions) // len(sessions) if sessions else 0,
-        },
-    }
-
-
-def _filters(body: dict[str, Any]) -> tuple[str, list[str], int, int, datetime]:
+def _filters(body: dict[str, Any]) -> Filters:
     """Granularity, units, inclusive epoch bounds and the first bucket; 400 when invalid."""
     try:
         from_dt = parse_api_date("fromDate", body.get("fromDate"))
@@ -402,7 +269,8 @@ def _filters(body: dict[str, Any]) -> tuple[str, list[str], int, int, datetime]:
         )
     granularity = PERIODS[period]
     lo, hi = epoch_bounds(from_dt, to_dt)
-    return granularity, units, lo, hi, _floor(int(from_dt.timestamp()), granularity)
+    first = bucket_start(int(from_dt.timestamp()), granularity)
+    return Filters(granularity, units, lo, hi, first)
 
 
 def parse_body(raw_body: bytes) -> dict[str, Any]:

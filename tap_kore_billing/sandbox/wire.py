@@ -1,6 +1,7 @@
-"""What every endpoint of the emulator shares: the API's error shape and its date rules.
+"""What every endpoint of the emulator shares: the reply it sends, the API's error shape and its
+date rules.
 
-A module of its own so that the server and the usage summary desk both use them without
+A module of its own so that the endpoints, the gate and the HTTP server all use them without
 importing each other.
 """
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 UTC = timezone.utc
@@ -35,6 +37,21 @@ class ApiError(Exception):
 
 def errors_body(msg: str, code: int) -> bytes:
     return json.dumps({"errors": [{"msg": msg, "code": code}]}).encode()
+
+
+@dataclass
+class Reply:
+    """A response to send, or `drop` to close the connection without one."""
+
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+    rows: int = 0
+    drop: bool = False
+
+
+def error_reply(error: ApiError) -> Reply:
+    return Reply(error.status, errors_body(error.msg, error.code), dict(error.headers))
 
 
 def parse_date_text(text: str) -> datetime | None:

@@ -21,7 +21,7 @@ import pytest
 import requests
 
 from tap_kore_billing.sandbox import Sandbox
-from tap_kore_billing.sandbox.summary import TYPE_COUNTERS
+from tap_kore_billing.sandbox.summary_report import TYPE_COUNTERS
 
 UTC = timezone.utc
 END = datetime(2024, 6, 1, 12, 0, 0, tzinfo=UTC)

@@ -15,7 +15,7 @@ import requests
 
 from tap_kore_billing.sandbox import Sandbox
 from tap_kore_billing.sandbox.__main__ import _discrepancies
-from tap_kore_billing.sandbox.summary import TYPE_COUNTERS, requests_of
+from tap_kore_billing.sandbox.summary_report import TYPE_COUNTERS, requests_of
 
 UTC = timezone.utc
 START = datetime(2024, 1, 1, tzinfo=UTC)

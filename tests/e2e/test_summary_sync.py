@@ -10,7 +10,7 @@ import pytest
 from helpers import run_tap, sandbox_config
 
 from tap_kore_billing.sandbox import Sandbox
-from tap_kore_billing.sandbox.summary import TYPE_COUNTERS, requests_of
+from tap_kore_billing.sandbox.summary_report import TYPE_COUNTERS, requests_of
 
 UTC = timezone.utc
 START = datetime(2024, 1, 1, tzinfo=UTC)

@@ -30,7 +30,7 @@ from psycopg.rows import dict_row
 from snowflake_helpers import LOCAL, local_settings, local_snowflake, query
 
 from tap_kore_billing.sandbox import Sandbox
-from tap_kore_billing.sandbox.summary import TYPE_COUNTERS
+from tap_kore_billing.sandbox.summary_report import TYPE_COUNTERS
 
 UTC = timezone.utc
 STREAMS = ("apps", "app_links", "billing_sessions", "billing_usage_summary")
