@@ -96,11 +96,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
-        csv_path, parquet_path, rows = export(args.database, args.schema, args.out)
+        *paths, rows = export(args.database, args.schema, args.out.resolve())
     except ExportError as exc:
         print(f"focus-export: {exc}", file=sys.stderr)
         return 1
-    print(f"FOCUS 1.2 export, {rows} rows: {csv_path} and {parquet_path}")
+    shown = [str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p) for p in paths]
+    print(f"FOCUS 1.2 export, {rows} rows: {shown[0]} and {shown[1]}")
     return 0
 
 
