@@ -33,7 +33,8 @@ expected_billed as (
 focus_billed as (
     select
         {{ kore_focus_column('x_BillingSessionType') }} as billing_session_type,
-        sum({{ kore_focus_column('BilledCost') }}) as in_focus
+        -- cast: fakesnow (Snowflake on DuckDB) sums decimals as doubles
+        cast(sum({{ kore_focus_column('BilledCost') }}) as {{ amount }}) as in_focus
     from {{ ref('kore_billing__focus') }}
     group by {{ kore_focus_column('x_BillingSessionType') }}
 ),
@@ -59,7 +60,10 @@ totals as (
             ) * {{ kore_price_of("'Conversations'") }}
             as {{ amount }}
         ),
-        (select coalesce(sum({{ kore_focus_column('x_DisputedCost') }}), 0) from {{ ref('kore_billing__focus') }})
+        (
+            select cast(coalesce(sum({{ kore_focus_column('x_DisputedCost') }}), 0) as {{ amount }})
+            from {{ ref('kore_billing__focus') }}
+        )
     {%- endif %}
     union all
     select
