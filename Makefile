@@ -24,8 +24,8 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy tap_kore_billing tests benchmarks scripts
 
-## test: set up, lint, and run the whole test suite (about 19 minutes on 2 cores, one process;
-## PYTEST_WORKERS=4 spreads its files over 4 pytest-xdist workers: about 11 minutes)
+## test: set up, lint, and run the whole test suite (about 24 minutes on 2 cores, one process;
+## PYTEST_WORKERS=4 spreads its files over 4 pytest-xdist workers: about 14 minutes)
 PYTEST_WORKERS ?= 0
 test: lint focus-validator
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
