@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test unit lint setup lock clean readme definition bench demo orchestrate
+.PHONY: test unit lint setup lock clean readme definition bench demo orchestrate \
+	focus-validator focus-export focus-validate
 
 ## setup: create .venv with the locked versions and the tap in editable mode (--no-deps: the lock
 ## is complete, and leaves out gql's `backoff`, which would overwrite singer-sdk's:
@@ -23,11 +24,36 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy tap_kore_billing tests benchmarks scripts
 
-## test: set up, lint, and run the whole test suite (about 19 minutes on 2 cores, one process;
-## PYTEST_WORKERS=4 spreads its files over 4 pytest-xdist workers: about 11 minutes)
+## test: set up, lint, and run the whole test suite (about 24 minutes on 2 cores, one process;
+## PYTEST_WORKERS=4 spreads its files over 4 pytest-xdist workers: about 14 minutes)
 PYTEST_WORKERS ?= 0
-test: lint
+test: lint focus-validator
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
+
+## focus-validator: the FinOps Foundation's FOCUS validator in a virtualenv of its own,
+## .venv-focus (it declares Python >= 3.12 and numpy < 2: installed from the pinned file with
+## --ignore-requires-python, numpy 2 as a wheel, and its one line of 3.12 syntax patched)
+FOCUS_VENV := .venv-focus
+FOCUS_STAMP := $(FOCUS_VENV)/.installed
+FOCUS_PINS := scripts/focus-validator-requirements.txt
+focus-validator: $(FOCUS_STAMP)
+
+$(FOCUS_STAMP): $(FOCUS_PINS) scripts/focus_validate.py
+	test -x $(FOCUS_VENV)/bin/python || $(PYTHON) -m venv $(FOCUS_VENV)
+	$(FOCUS_VENV)/bin/python -m pip install -qq --disable-pip-version-check --no-deps \
+		--ignore-requires-python --only-binary numpy -r $(FOCUS_PINS)
+	$(PYTHON) scripts/focus_validate.py --patch
+	touch $(FOCUS_STAMP)
+
+## focus-export: kore_billing__focus of output/kore_billing.duckdb (the demo's) as
+## output/focus/kore_billing__focus.csv and .parquet (scripts/focus_export.py --help: others)
+focus-export: setup
+	$(BIN)/python scripts/focus_export.py
+
+## focus-validate: those two files checked by the validator (no failing rule: exit 0)
+focus-validate: focus-validator
+	$(PYTHON) scripts/focus_validate.py output/focus/kore_billing__focus.csv \
+		output/focus/kore_billing__focus.parquet
 
 ## unit: the pure modules' tests only, no server (a few seconds)
 unit: setup
@@ -53,7 +79,7 @@ lock:
 		--no-header --custom-compile-command "make lock" -o requirements.lock
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(FOCUS_VENV) .pytest_cache .mypy_cache .ruff_cache
 
 ## readme: refresh docs/settings.md's settings table (with each Meltano kind) from
 ## `tap-kore-billing --about`

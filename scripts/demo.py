@@ -4,11 +4,13 @@ Starts kore-billing-sandbox on 127.0.0.1:8765 (or DEMO_PORT): a demo account of 
 whose history begins on DEMO_START, where Front Desk routes to Claims Bot and Billing Help, and
 whose usage summary bills Claims Bot three more conversations than it had on INJECTED_DAY, and
 where AUDIT_CASES plant billing sessions that each break one billing rule (fixed IDs). Runs
-`meltano --environment=sandbox run tap-kore-billing target-duckdb dbt-duckdb:build`, stops the
-emulator and prints the verdict first, then each app and each routing family. The emulator's
-sessions keep their IDs and times whenever it starts, and the injected day is a date, so the
-verdict is the same on every run, today or next week; a second run is incremental (Meltano
-keeps the state).
+`meltano --environment=sandbox run tap-kore-billing target-duckdb`, then `meltano invoke
+dbt-duckdb build` with the demo's prices (DEMO_PRICES), stops the emulator and prints the
+verdict first, then each app and each routing family, the audit, and the FOCUS export it writes
+(scripts/focus_export.py). The emulator's sessions keep their IDs and times whenever it starts,
+and the injected day is a date, so the verdict is the same on every run, today or next week; a
+second run is incremental (Meltano keeps the state). DEMO_OUTPUT names another folder than
+output/ for the DuckDB file and the export.
 """
 
 from __future__ import annotations
@@ -29,15 +31,19 @@ from tap_kore_billing.core.words import counted
 from tap_kore_billing.sandbox.demo_account import (
     ARGUMENTS,
     AUDIT_CASES,
+    DEMO_PRICES,
     DEMO_START,
     INJECTED_DAY,
 )
 
-__all__ = ["AUDIT_CASES", "DEMO_START", "INJECTED_DAY"]  # the README's test reads them here
+# The README's and the FOCUS tests read these here.
+__all__ = ["AUDIT_CASES", "DEMO_PRICES", "DEMO_START", "INJECTED_DAY"]
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-DATABASE = ROOT / "output" / "kore_billing.duckdb"
+OUTPUT = Path(os.environ.get("DEMO_OUTPUT") or ROOT / "output").resolve()
+DATABASE = OUTPUT / "kore_billing.duckdb"
+FOCUS_EXPORT = OUTPUT / "focus"
 SCHEMA = "kore_billing.kore_billing"
 MARTS = "kore_billing.analytics"
 # The sandbox environment in meltano.yml points at 8765; DEMO_PORT picks another.
@@ -72,31 +78,63 @@ def start_emulator(port: int) -> tuple[subprocess.Popen[str], str]:
     return emulator, info["url"]
 
 
+def shown(path: Path) -> str:
+    """A path as the reader typed it: relative to the project when it is inside."""
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 def run_pipeline(api_url: str) -> float:
+    """Extract and load, then dbt with the demo's prices (`meltano run` passes no dbt vars)."""
     started = time.monotonic()
-    done = subprocess.run(
-        [
-            BIN / "meltano",
-            "--environment=sandbox",
-            "run",
-            "tap-kore-billing",
-            "target-duckdb",
-            "dbt-duckdb:build",
-        ],
-        cwd=ROOT,
-        env={
-            **os.environ,
-            "TAP_KORE_BILLING_API_URL": api_url,
-            "TAP_KORE_BILLING_START_DATE": DEMO_START,
-        },
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        print(done.stderr[-3000:], file=sys.stderr)
-        sys.exit(f"meltano run failed with exit code {done.returncode}")
+    env = {
+        **os.environ,
+        "TAP_KORE_BILLING_API_URL": api_url,
+        "TAP_KORE_BILLING_START_DATE": DEMO_START,
+        "TARGET_DUCKDB_FILEPATH": str(DATABASE),  # dbt-duckdb's path follows it
+    }
+    prices = json.dumps({"kore_billing_price_per_session": DEMO_PRICES})
+    for step in (
+        ["run", "tap-kore-billing", "target-duckdb"],
+        ["invoke", "dbt-duckdb", "build", "--vars", prices],
+    ):
+        done = subprocess.run(
+            [BIN / "meltano", "--environment=sandbox", *step],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            print((done.stdout + done.stderr)[-3000:], file=sys.stderr)
+            sys.exit(f"meltano {step[0]} failed with exit code {done.returncode}")
     return time.monotonic() - started
+
+
+def focus(db: duckdb.DuckDBPyConnection) -> None:
+    """The FOCUS rows in two sums: BilledCost against sessions x price per type, and
+    x_DisputedCost against the audit's excess sessions x the Conversations price."""
+    rows = db.sql(
+        'select "x_BillingSessionType", sum("ConsumedQuantity"), min("ListUnitPrice"), '  # noqa: S608
+        'sum("BilledCost"), sum("x_ExcessSessions"), sum("x_DisputedCost"), '
+        'min("BillingCurrency"), count(*) '
+        f"from {MARTS}.kore_billing__focus group by 1 order by 1"
+    ).fetchall()
+    if not rows:
+        print("\nFOCUS: no rows (no price in var kore_billing_price_per_session)")
+        return
+    currency = rows[0][6]
+    billed = sum(row[3] for row in rows)
+    parts = [
+        f"{kind} {int(n):,} x {price.normalize():f} = {cost:,.3f}"
+        for kind, n, price, cost, *_ in rows
+    ]
+    excess, disputed = sum(row[4] for row in rows), sum(row[5] for row in rows)
+    print(
+        f"\nFOCUS 1.2: {sum(row[7] for row in rows)} rows (app, day, type), BilledCost "
+        f"{currency} {billed:,.3f} = sessions x price per type: {'; '.join(parts)}; "
+        f"x_DisputedCost {currency} {disputed:,.3f} ({int(excess)} excess sessions)"
+    )
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
@@ -277,31 +315,62 @@ def audit_line(sessions: Sequence[tuple], conversations: Sequence[tuple]) -> str
 
 
 def main() -> int:
-    installed = subprocess.run(
-        [str(BIN / "meltano"), "install", "tap-kore-billing", "target-duckdb", "dbt-duckdb"],
-        cwd=ROOT,
-        check=False,
-        capture_output=True,
-        text=True,
-    )
-    if installed.returncode != 0:
-        print(installed.stderr[-3000:], file=sys.stderr)
-        sys.exit(f"meltano install failed with exit code {installed.returncode}")
+    # Only the plugins missing, as `make orchestrate` does (`meltano install` refreshes them):
+    # reinstalling one that another process runs (a parallel test) would break that run.
+    plugins_dir = Path(os.environ.get("MELTANO_SYS_DIR_ROOT") or ROOT / ".meltano")
+    missing = [
+        name
+        for kind, name in (
+            ("extractors", "tap-kore-billing"),
+            ("loaders", "target-duckdb"),
+            ("utilities", "dbt-duckdb"),
+        )
+        if not (plugins_dir / kind / name / "venv").is_dir()
+    ]
+    if missing:
+        installed = subprocess.run(
+            [str(BIN / "meltano"), "install", *missing],
+            cwd=ROOT,
+            check=False,
+            capture_output=True,
+            text=True,
+        )
+        if installed.returncode != 0:
+            print(installed.stderr[-3000:], file=sys.stderr)
+            sys.exit(f"meltano install failed with exit code {installed.returncode}")
     port = demo_port()
-    DATABASE.parent.mkdir(exist_ok=True)
+    DATABASE.parent.mkdir(parents=True, exist_ok=True)
     emulator, api_url = start_emulator(port)
     try:
         seconds = run_pipeline(api_url)
     finally:
         emulator.terminate()
         emulator.wait(timeout=10)
-    print(f"pipeline: meltano run tap-kore-billing target-duckdb dbt-duckdb:build, {seconds:.0f} s")
-    print(f"database: {DATABASE.relative_to(ROOT)} (tables in {SCHEMA}, models in {MARTS})")
+    print(
+        "pipeline: meltano run tap-kore-billing target-duckdb, meltano invoke dbt-duckdb build "
+        f"with the demo's prices, {seconds:.0f} s"
+    )
+    print(f"database: {shown(DATABASE)} (tables in {SCHEMA}, models in {MARTS})")
     with duckdb.connect(str(DATABASE), read_only=True) as db:
         verdict(db)
         per_app(db)
         per_family(db)
         audit(db)
+        focus(db)
+    exported = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "focus_export.py"),
+            *("--database", str(DATABASE), "--out", str(FOCUS_EXPORT)),
+        ],
+        check=False,
+    )
+    if exported.returncode != 0:
+        sys.exit("the FOCUS export failed")
+    print(
+        f"(a FinOps tool ingests either file; `make focus-validate` checks {shown(FOCUS_EXPORT)} "
+        "with the FinOps Foundation's validator)"
+    )
     print(
         "\nmatch: the sessions found equal the usage summary's count; mismatch: they differ; "
         "open: today's periods, still being counted, checked once they end."
@@ -314,4 +383,4 @@ if __name__ == "__main__":
         raise SystemExit(main())
     except duckdb.IOException as exc:
         # Typically another run (a `meltano run ... target-duckdb`) holds the file's lock.
-        sys.exit(f"cannot open {DATABASE.relative_to(ROOT)}: {exc}")
+        sys.exit(f"cannot open {shown(DATABASE)}: {exc}")

@@ -23,6 +23,14 @@ AUDIT_CASES = (
     "outside_its_conversation:3:2026-10-22",
     "over_counted:1:2026-11-09",
 )
+# What one billing session costs in the demo, per billingSessionType (dbt var
+# kore_billing_price_per_session; made-up prices, in USD): the FOCUS model prices every type.
+DEMO_PRICES = {
+    "Conversations": 0.012,
+    "Sessions": 0.012,
+    "Alert Notifications": 0.002,
+    "Proactive Notifications": 0.002,
+}
 # The emulator's obviously fake secret, as in meltano.yml's sandbox environment.
 SANDBOX_SECRET = "sandbox-secret-not-real-only-for-the-local-emulator"  # noqa: S105
 

@@ -24,6 +24,7 @@ from audit_build import (
     build_duckdb,
     columns_of,
     read_duckdb,
+    write_postgres,
 )
 from audit_data import (
     EDGE_BOT,
@@ -42,7 +43,6 @@ from audit_data import (
 )
 from helpers import (
     PG,
-    SUMMARY_COLUMNS,
     draw_seed,
     postgres_pipeline_env,
     postgres_schemas,
@@ -202,32 +202,6 @@ def test_cases_planted_on_random_days_and_apps_are_found_and_nothing_else(
 
 
 # --- PostgreSQL --------------------------------------------------------------------------------
-
-
-def write_postgres(schema: str, rows: list[dict]) -> None:
-    """The two billing tables as MeltanoLabs target-postgres writes them (camelCase, quoted)."""
-    sessions = {name: "timestamp" if "DateTime" in name else "varchar" for name in rows[0]}
-    summary = {
-        "botId": "varchar",
-        "granularity": "varchar",
-        "periodStart": "timestamp",
-        **{
-            name: "bigint"
-            for name in SUMMARY_COLUMNS
-            if name not in ("botid", "granularity", "periodstart")
-        },
-    }
-    with psycopg.connect(**PG, autocommit=True) as conn:
-        conn.execute(f"create schema {schema}")
-        for table, columns in (("billing_sessions", sessions), ("billing_usage_summary", summary)):
-            definitions = ", ".join(f'"{name}" {kind}' for name, kind in columns.items())
-            conn.execute(f"create table {schema}.{table} ({definitions})")
-        with conn.cursor() as cursor:
-            cursor.executemany(
-                f"insert into {schema}.billing_sessions values "  # noqa: S608
-                f"({', '.join('%s' for _ in sessions)})",
-                [[row[name] for name in sessions] for row in rows],
-            )
 
 
 @pytest.fixture

@@ -6,8 +6,9 @@ folder of DuckDB files), then `meltano --environment=snowflake-local run tap-kor
 target-snowflake dbt-snowflake:build` runs twice against the emulator with injected
 discrepancies. target-snowflake there is the installed one except its bulk load (plain INSERTs,
 which append: snowflake_local/kore_target_snowflake.py), so the second run's re-read lookback
-lands as extra copies that the staging models must collapse. Needs no PostgreSQL: nothing here
-skips.
+lands as extra copies that the staging models must collapse. Then the FOCUS model is built with
+prices (`meltano invoke dbt-snowflake build --vars ...`): its names as FOCUS spells them, its
+costs as sessions x price. Needs no PostgreSQL: nothing here skips.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import os
 import re
 import subprocess
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -37,6 +39,8 @@ METADATA_COLUMNS = {
     "_SDC_TABLE_VERSION": "NUMBER",
     "_SDC_SYNC_STARTED_AT": "NUMBER",
 }
+# The FOCUS model's prices here: Proactive Notifications has none, so its rows are left out.
+PRICES = {"Conversations": "0.012", "Sessions": "0.01", "Alert Notifications": "0.002"}
 # A shell set up for a real account: snowflake-local must still run locally.
 PRODUCTION_SHELL = {
     "SNOWFLAKE_ACCOUNT": "xy12345.eu-central-1",
@@ -159,6 +163,7 @@ def test_snowflake_local_pipeline_twice_flags_exactly_the_injected_app_days(inst
             SECRETS_SEEN.add(PRODUCTION_SHELL["SNOWFLAKE_PASSWORD"])
             run_meltano(pipeline, tmp_path, env={**env, **PRODUCTION_SHELL})
             second = snapshot(tmp_path, local)
+            focus, per_type, focus_log = focus_on_snowflake(tmp_path, local)
         sessions = len(sb.expected())
 
     # The tables and columns target-snowflake created, exactly.
@@ -201,6 +206,22 @@ def test_snowflake_local_pipeline_twice_flags_exactly_the_injected_app_days(inst
     assert sorted(map(json.dumps, second["reconciliation"])) == sorted(map(json.dumps, rows))
     assert second["audit"] == first["audit"]
     assert second["columns"] == first["columns"]
+    # The FOCUS model: FOCUS's names (quoted, so Snowflake keeps their case), every priced
+    # session once at its price, the unpriced type left out and named in the log.
+    assert list(focus[0])[:3] == ["BilledCost", "BillingAccountId", "BillingAccountName"]
+    assert list(focus[0])[-4:] == [
+        "x_BillingSessionType",
+        "x_ExcessSessions",
+        "x_DisputedCost",
+        "x_UsageSummarySessions",
+    ]
+    billed: dict[str, Decimal] = {}
+    for row in focus:
+        kind = row["x_BillingSessionType"]
+        billed[kind] = billed.get(kind, Decimal(0)) + Decimal(row["BilledCost"])
+        assert Decimal(row["ListCost"]) == Decimal(row["PricingQuantity"]) * Decimal(PRICES[kind])
+    assert billed == {kind: per_type[kind] * Decimal(PRICES[kind]) for kind in PRICES}
+    assert "leaves out the billing sessions of type 'Proactive Notifications'" in focus_log
     # The data is where the environment says, one DuckDB file per database.
     assert (tmp_path / "snowflake-local" / "KORE_LOCAL.db").is_file()
     print(
@@ -210,6 +231,28 @@ def test_snowflake_local_pipeline_twice_flags_exactly_the_injected_app_days(inst
         f"{again['LOADED_SUMMARY'] - sizes['LOADED_SUMMARY']} summary copies, counts unchanged; "
         f"{len(first['audit'])} audit findings"
     )
+
+
+def focus_on_snowflake(
+    workdir: Path, env: dict[str, str]
+) -> tuple[list[dict], dict[str, int], str]:
+    """kore_billing__focus built with PRICES (and its tests); its rows, the sessions loaded per
+    type, and dbt's output."""
+    prices = {"kore_billing_price_per_session": {k: float(v) for k, v in PRICES.items()}}
+    build = [LOCAL, "invoke", "dbt-snowflake", "build", "--select", "kore_billing__focus+"]
+    done = run_meltano(
+        [*build, "--vars", json.dumps(prices)],
+        workdir,
+        env=env,
+    )
+    rows = query("select * from analytics.kore_billing__focus", workdir, env)
+    found = query(
+        "select billingsessiontype as kind, count(distinct billingsessionid) as sessions "
+        "from kore_billing.billing_sessions group by 1",
+        workdir,
+        env,
+    )
+    return rows, {row["KIND"]: int(row["SESSIONS"]) for row in found}, done.stdout + done.stderr
 
 
 def test_the_substitution_is_switched_on_by_the_snowflake_local_environment_only(tmp_path):
