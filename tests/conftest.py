@@ -22,6 +22,8 @@ def pytest_configure(config: pytest.Config) -> None:
     Meltano gets a `.meltano` of its own, with links to the installed plugins and its own run/,
     logs/ and default state database. Meltano 4.4 writes a tap's catalog to one file per
     plugin, which workers running the tap at once would share."""
+    # As the Makefile does: plugins installed with their bytecode (uv writes none by default).
+    os.environ.setdefault("UV_COMPILE_BYTECODE", "1")
     worker = os.environ.get("PYTEST_XDIST_WORKER")
     if worker:
         base = Path(tempfile.mkdtemp(prefix=f"kore-billing-{worker}-"))
