@@ -40,10 +40,15 @@ test: lint focus-validator
 FOCUS_VENV := .venv-focus
 FOCUS_STAMP := $(FOCUS_VENV)/.installed
 FOCUS_PINS := scripts/focus-validator-requirements.txt
+# Its pinned numpy, pyarrow and SQLAlchemy need Python >= 3.11: on 3.10, FOCUS_PYTHON=python3.12.
+FOCUS_PYTHON ?= $(PYTHON)
 focus-validator: $(FOCUS_STAMP)
 
 $(FOCUS_STAMP): $(FOCUS_PINS) scripts/focus_validate.py
-	test -x $(FOCUS_VENV)/bin/python || $(PYTHON) -m venv $(FOCUS_VENV)
+	@$(FOCUS_PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo \
+		"focus-validator needs Python >= 3.11 for .venv-focus: set FOCUS_PYTHON=python3.12"; \
+		exit 1; }
+	test -x $(FOCUS_VENV)/bin/python || $(FOCUS_PYTHON) -m venv $(FOCUS_VENV)
 	$(FOCUS_VENV)/bin/python -m pip install -qq --disable-pip-version-check --no-deps \
 		--ignore-requires-python --only-binary numpy -r $(FOCUS_PINS)
 	$(PYTHON) scripts/focus_validate.py --patch

@@ -367,9 +367,14 @@ def main() -> int:
     )
     if exported.returncode != 0:
         sys.exit("the FOCUS export failed")
+    check = (
+        "make focus-validate"
+        if FOCUS_EXPORT == ROOT / "output" / "focus"
+        else f"python3 scripts/focus_validate.py {shown(FOCUS_EXPORT)}/*"
+    )
     print(
-        f"(a FinOps tool ingests either file; `make focus-validate` checks {shown(FOCUS_EXPORT)} "
-        "with the FinOps Foundation's validator)"
+        f"(a FinOps tool ingests either file; `{check}` checks them with the FinOps "
+        "Foundation's validator)"
     )
     print(
         "\nmatch: the sessions found equal the usage summary's count; mismatch: they differ; "

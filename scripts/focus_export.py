@@ -100,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     except ExportError as exc:
         print(f"focus-export: {exc}", file=sys.stderr)
         return 1
+    except (OSError, duckdb.Error) as exc:  # --out not a writable folder, a file in the way
+        print(f"focus-export: cannot write into {args.out}: {exc}", file=sys.stderr)
+        return 1
     shown = [str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p) for p in paths]
     print(f"FOCUS 1.2 export, {rows} rows: {shown[0]} and {shown[1]}")
     return 0

@@ -90,6 +90,11 @@ def judge(output: str) -> Verdict:
             verdict.failing[rule] = rest.strip()
         elif status == "PASS":
             verdict.passing.add(rule)
+    if len(verdict.failing) != int(summary.group(3)):  # its line format changed: trust nothing
+        raise ValidatorError(
+            f"the validator counts {summary.group(3)} failing rules and "
+            f"{len(verdict.failing)} could be read: {summary.group(0)}"
+        )
     leaves = set(LEAVES) & set(verdict.failing)
     if len(leaves) == 1 and ALTERNATIVE in verdict.passing:
         verdict.allowed = leaves.pop()
@@ -115,14 +120,17 @@ def validate(data_file: Path, criteria: str | None = None, venv: Path = VENV) ->
     ]
     if criteria:
         command += ["--applicability-criteria", criteria]
-    done = subprocess.run(
-        command,
-        cwd=folder.parent,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    try:
+        done = subprocess.run(
+            command,
+            cwd=folder.parent,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ValidatorError(f"the validator did not run on {data_file}: {exc}") from exc
     if done.returncode != 0 or not SUMMARY.search(done.stdout):
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
         raise ValidatorError(

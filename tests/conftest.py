@@ -37,6 +37,19 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(f"meltano install failed: {done.stderr[-2000:]}")
 
 
+# The folders whose files run Meltano, dbt and Dagster come first: pytest-xdist hands out files
+# in this order, so the long ones start at once and the short ones fill the workers at the end.
+FIRST = ("orchestration", "pipeline")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        folder = item.path.parent.name
+        return FIRST.index(folder) if folder in FIRST else len(FIRST)
+
+    items.sort(key=rank)  # stable: a file's tests keep their order
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _no_secret_in_any_output():
     """After the whole suite: no tap run printed a test secret or a JWT, at any log level."""

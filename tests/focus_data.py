@@ -1,10 +1,11 @@
 """A random account for the FOCUS model (kore_billing__focus), with what its rows must be.
 
 Drawn from a seed: two to four apps, days across a month's end, every billing session type (one
-of the notification or older types left without a price), over-counted conversations, a usage
-summary per app and day that sometimes bills more than was found (and once bills a day without
-sessions), an app group `ALL` that is no app, and an app the apps stream does not name. The
-expectation is computed here from the rows, as the model's documentation says, not from SQL.
+of the notification or older types left without a price), over-counted conversations (one
+started before midnight and first billed after it), a usage summary per app and day that
+sometimes bills more than was found (and once bills a day without sessions), an app group `ALL`
+that is no app, and an app the apps stream does not name. The expectation is computed here from
+the rows, as the model's documentation says, not from SQL.
 """
 
 from __future__ import annotations
@@ -67,6 +68,12 @@ def focus_case(seed: int) -> FocusCase:
         acc.session(rng.choice(apps), acc.user(), at, at + seconds(300), kind=kind)
     for _ in range(rng.randint(1, 3)):
         plant(acc, rng, rng.choice(apps), rng.choice(days), None)  # an over-counted one
+    # Over-counted, started at 23:55 and first billed after midnight: the excess is dated by
+    # the conversation's start, the sessions each by their own.
+    late = datetime.combine(rng.choice(days[:-1]), datetime.min.time()) + seconds(86_100)
+    acc.conversation(
+        rng.choice(apps), acc.user(), late, 1700, splits=[(600, 1200), (1200, 1500), (1500, 1700)]
+    )
     unpriced = rng.choice(TYPES[1:])  # Conversations keeps its price: the excess is priced
     prices = {kind: Decimal(rng.randint(1, 500)) / 10_000 for kind in TYPES if kind != unpriced}
     summaries = summary_rows(acc, rng, apps, days)
@@ -127,8 +134,14 @@ def expected_rows(case: FocusCase) -> dict[tuple[str, date, str], tuple[int, int
         for kind in TYPES
     }
     excess = Counter[tuple[str, date, str]]()
-    for bot, day, extra in case.account.over_counted:
-        excess[bot, day, "Conversations"] += extra
+    started = {
+        (r["botId"], r["conversationSessionId"]): r["conversationSessionStartDateTime"].date()
+        for r in case.account.rows
+        if r["conversationSessionId"]
+    }
+    for (bot, conversation), (_, _, extra) in case.account.conversations.items():
+        if extra:
+            excess[bot, started[bot, conversation], "Conversations"] += extra
     keys = set(found) | {key for key, n in billed.items() if n > 0} | set(excess)
     return {
         key: (found[key], billed.get(key), excess[key]) for key in keys if key[2] in case.prices

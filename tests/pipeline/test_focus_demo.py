@@ -155,18 +155,25 @@ def test_the_runner_prints_each_failing_rule_and_exits_non_zero(demo, validator,
 
 def test_only_one_invoice_leaf_under_a_passing_alternative_is_allowed():
     runner = load_runner()
-    head = "Total: 9 | Pass: 7 | Fail: 2 | Skipped: 0\n"
+
+    def head(failing: int) -> str:
+        return f"Total: 9 | Pass: {9 - failing} | Fail: {failing} | Skipped: 0\n"
+
     passing = "✅ InvoiceId-C-003-C: PASS  (violations=0)\n✅ InvoiceId-C-004-C: PASS  (x)\n"
-    one = runner.judge(head + passing + "❌ InvoiceId-C-005-C: FAIL  (violations=2)\n")
+    leaf = "❌ InvoiceId-C-005-C: FAIL  (violations=2)\n"
+    one = runner.judge(head(1) + passing + leaf)
     assert (one.ok, one.allowed) == (True, "InvoiceId-C-005-C")
     both = runner.judge(
-        head
+        head(3)
         + "❌ InvoiceId-C-003-C: FAIL  (a)\n❌ InvoiceId-C-004-C: FAIL  (b)\n"
         + "❌ InvoiceId-C-005-C: FAIL  (c)\n"
     )
     assert not both.ok
     assert set(both.failing) == {"InvoiceId-C-003-C", "InvoiceId-C-004-C", "InvoiceId-C-005-C"}
-    other = runner.judge(head + passing + "❌ BilledCost-C-001-M: FAIL  (violations=1)\n")
+    other = runner.judge(head(1) + passing + "❌ BilledCost-C-001-M: FAIL  (violations=1)\n")
     assert (other.ok, list(other.failing)) == (False, ["BilledCost-C-001-M"])
     with pytest.raises(runner.ValidatorError):
         runner.judge("no summary here")
+    # A failing rule counted but not read (the line format changed) is never a pass.
+    with pytest.raises(runner.ValidatorError, match="counts 2 failing rules and 1"):
+        runner.judge(head(2) + passing + leaf)

@@ -73,10 +73,13 @@ KORE_STATE = "dev:tap-kore-billing-to-target-postgres"
 
 def meltano(args: list[str], project: Path, env: dict[str, str]) -> str:
     """`meltano ARGS` in the user's project (its own system database under .meltano/)."""
+    # Not our project's Meltano variables: under pytest-xdist MELTANO_SYS_DIR_ROOT names a
+    # worker's .meltano, whose plugins are our project's, which an install here would replace.
+    own = {k: v for k, v in os.environ.items() if not k.startswith("MELTANO_")}
     done = subprocess.run(
         [MELTANO, *args],
         cwd=project,
-        env={**os.environ, **env},
+        env={**own, **env},
         capture_output=True,
         text=True,
         timeout=600,

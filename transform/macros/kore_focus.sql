@@ -63,7 +63,8 @@
 
 {#
   Says in the build's log which rows kore_billing__focus leaves out and why: every row without
-  a price in var kore_billing_price_per_session (FOCUS allows no null cost, and a cost of 0 would
+  a price in var kore_billing_price_per_session, whether its type was found in the detail rows or
+  only billed by the usage summary (FOCUS allows no null cost, and a cost of 0 would
   understate what was billed). Not an error: the other types' rows are right as they are.
 #}
 {% macro kore_focus_report_unpriced(model_name) -%}
@@ -76,10 +77,19 @@
             ~ " session per billingSessionType, e.g. {\"Conversations\": 0.01}.") -%}
         {{ return('') }}
     {%- endif -%}
+    {%- set units = ['sessions', 'conversations', 'alert_notifications', 'proactive_notifications'] -%}
+    {%- set billed = [] -%}
+    {%- for unit in units -%}
+        {%- do billed.append("(types.unit = '" ~ unit ~ "' and summary." ~ unit ~ " > 0)") -%}
+    {%- endfor -%}
     {%- set found = run_query(
-        "select distinct billing_session_type from "
+        "select billing_session_type from "
         ~ ref('stg_kore_billing__billing_sessions')
-        ~ " where billing_session_type is not null order by 1") -%}
+        ~ " where billing_session_type is not null"
+        ~ " union select types.billing_session_type from "
+        ~ ref('kore_billing__session_types') ~ " as types inner join "
+        ~ ref('stg_kore_billing__billing_usage_summary') ~ " as summary on "
+        ~ billed | join(' or ') ~ " where summary.granularity = 'day' order by 1") -%}
     {%- set unpriced = [] -%}
     {%- for row in found.rows if row[0] not in prices -%}
         {%- do unpriced.append("'" ~ row[0] ~ "'") -%}

@@ -4,7 +4,7 @@
   kore_billing__focus prices every billing session of a priced type once and every excess
   session of the audit once: per type, its BilledCost adds up to the staged sessions (dated, of
   an app) times the type's price, its x_DisputedCost to the conversation audit's excess sessions
-  times the Conversations price; on every row each cost is its quantity times its unit price.
+  (of an app, and a conversation with a start) times the Conversations price; on every row each cost is its quantity times its unit price.
   Returns each total or row that differs, with both values.
 #}
 {%- set prices = kore_prices() -%}
@@ -56,7 +56,8 @@ totals as (
             (
                 select coalesce(sum(excess_sessions), 0)
                 from {{ ref('kore_billing__conversation_audit') }}
-                where billing_day is not null
+                where conversation_session_started_at is not null
+                    and bot_id is not null
             ) * {{ kore_price_of("'Conversations'") }}
             as {{ amount }}
         ),

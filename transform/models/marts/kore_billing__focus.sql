@@ -10,8 +10,10 @@
     the bill); the build's log names it. Without any price the model is empty, and says so.
   - x_ExcessSessions and x_DisputedCost: the excess billing sessions of over-counted
     conversations (kore_billing__conversation_audit) and their cost, on the Conversations row of
-    the app and the day the audit dates the conversation on (that of its first billing session),
-    0 on every other row, so that a sum counts each once.
+    the app and the UTC day the conversation started (the issue's rule: where a conversation
+    starts before midnight and its first billing session after, kore_billing__audit_daily, which
+    dates it by that session, shows it a day later), 0 on every other row, so that a sum counts
+    each once.
   - x_UsageSummarySessions: the usage summary's counter (granularity day) of the unit the seed
     kore_billing__session_types maps the type to: what the invoice bills beside what was found.
   - A row exists where sessions were found, where the summary billed some, or where an excess
@@ -71,17 +73,19 @@ billed as (
     {%- endfor %}
 ),
 
--- The audit's excess per app and day, on the Conversations row.
+-- The audit's excess per app and day the conversation started, on the Conversations row (an
+-- over-counted conversation has a known length, so a start).
 excess as (
     select
         bot_id,
-        billing_day as charge_day,
+        {{ kore_day('conversation_session_started_at') }} as charge_day,
         cast('Conversations' as {{ string }}) as billing_session_type,
         sum(excess_sessions) as excess_sessions
     from {{ ref('kore_billing__conversation_audit') }}
     where excess_sessions > 0
-        and billing_day is not null
-    group by bot_id, billing_day
+        and conversation_session_started_at is not null
+        and bot_id is not null
+    group by bot_id, {{ kore_day('conversation_session_started_at') }}
 ),
 
 charges as (
