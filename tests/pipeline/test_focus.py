@@ -213,6 +213,10 @@ def test_without_prices_the_model_is_empty_and_the_log_says_why(dbt_duckdb_insta
     [
         ({"kore_billing_currency": "usd"}, "var kore_billing_currency must be the ISO 4217 code"),
         ({"kore_billing_account_id": " "}, "var kore_billing_account_id must be the ID of your"),
+        (
+            {"kore_billing_price_per_session": {"Conversations": 0.0000125}},
+            "the price of 'Conversations' (1.25e-05) has more than 6 decimal places",
+        ),
     ],
 )
 def test_a_bad_var_fails_the_build_in_one_line(dbt_duckdb_installed, tmp_path, dbt_vars, words):

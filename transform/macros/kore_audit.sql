@@ -91,6 +91,14 @@
                 "var kore_billing_price_per_session: the price of '" ~ session_type
                 ~ "' must be a number, 0 or more, not '" ~ price ~ "'") }}
         {%- endif -%}
+        {#- Amounts are numeric(28, 6): a finer price would be rounded without a word. -#}
+        {%- set millionths = price * 1000000 -%}
+        {%- if (millionths - millionths | round) | abs > 0.000001 -%}
+            {{ exceptions.raise_compiler_error(
+                "var kore_billing_price_per_session: the price of '" ~ session_type ~ "' ("
+                ~ price ~ ") has more than 6 decimal places, which the amounts (numeric with"
+                ~ " 6) would round; give it in at most 6") }}
+        {%- endif -%}
     {%- endfor -%}
     {{ return(prices) }}
 {%- endmacro %}
