@@ -28,6 +28,7 @@ from pathlib import Path
 import duckdb
 
 from tap_kore_billing.core.words import counted
+from tap_kore_billing.orchestration.meltano_process import MeltanoRunFailedError, install_missing
 from tap_kore_billing.sandbox.demo_account import (
     ARGUMENTS,
     AUDIT_CASES,
@@ -315,29 +316,15 @@ def audit_line(sessions: Sequence[tuple], conversations: Sequence[tuple]) -> str
 
 
 def main() -> int:
-    # Only the plugins missing, as `make orchestrate` does (`meltano install` refreshes them):
-    # reinstalling one that another process runs (a parallel test) would break that run.
-    plugins_dir = Path(os.environ.get("MELTANO_SYS_DIR_ROOT") or ROOT / ".meltano")
-    missing = [
-        name
-        for kind, name in (
-            ("extractors", "tap-kore-billing"),
-            ("loaders", "target-duckdb"),
-            ("utilities", "dbt-duckdb"),
-        )
-        if not (plugins_dir / kind / name / "venv").is_dir()
+    plugins = [
+        ("extractors", "tap-kore-billing"),
+        ("loaders", "target-duckdb"),
+        ("utilities", "dbt-duckdb"),
     ]
-    if missing:
-        installed = subprocess.run(
-            [str(BIN / "meltano"), "install", *missing],
-            cwd=ROOT,
-            check=False,
-            capture_output=True,
-            text=True,
-        )
-        if installed.returncode != 0:
-            print(installed.stderr[-3000:], file=sys.stderr)
-            sys.exit(f"meltano install failed with exit code {installed.returncode}")
+    try:
+        install_missing(ROOT, os.environ, plugins)
+    except MeltanoRunFailedError as exc:
+        sys.exit(f"make demo: {exc}")
     port = demo_port()
     DATABASE.parent.mkdir(parents=True, exist_ok=True)
     emulator, api_url = start_emulator(port)

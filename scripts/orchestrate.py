@@ -10,10 +10,10 @@ never runs twice at once), prints the UI's address and runs `dagster dev` until 
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
+from tap_kore_billing.orchestration.meltano_process import MeltanoRunFailedError, install_missing
 from tap_kore_billing.orchestration.settings import CodeLocationSettings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,35 +23,20 @@ INSTANCE = (
 )
 
 
-def install(plugins: list[str]) -> None:
-    installed = subprocess.run(
-        [str(BIN / "meltano"), "install", *plugins],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if installed.returncode != 0:
-        print(installed.stderr[-3000:], file=sys.stderr)
-        sys.exit(f"meltano install {' '.join(plugins)} failed")
-
-
 def main() -> int:
     try:
         settings = CodeLocationSettings.from_environment()
     except ValueError as exc:
         sys.exit(f"make orchestrate: {exc}")
     plugins = [
-        name
-        for kind, name in (
-            ("extractors", "tap-kore-billing"),
-            ("loaders", settings.loader),
-            ("utilities", settings.dbt_utility),
-        )
-        if not (ROOT / ".meltano" / kind / name / "venv").is_dir()  # `meltano install` to refresh
+        ("extractors", "tap-kore-billing"),
+        ("loaders", settings.loader),
+        ("utilities", settings.dbt_utility),
     ]
-    if plugins:
-        install(plugins)
+    try:
+        install_missing(ROOT, os.environ, plugins)  # `meltano install` refreshes them
+    except MeltanoRunFailedError as exc:
+        sys.exit(f"make orchestrate: {exc}")
     home = Path(os.environ.get("DAGSTER_HOME") or ROOT / "output" / "orchestrate" / "dagster_home")
     home.mkdir(parents=True, exist_ok=True)
     if not (home / "dagster.yaml").exists():

@@ -87,6 +87,32 @@ def config_of(
         ) from None
 
 
+def install_missing(
+    project: Path, env: t.Mapping[str, str], plugins: t.Sequence[tuple[str, str]]
+) -> None:
+    """`meltano install` of those (kind, name) that have no virtualenv yet, under
+    MELTANO_SYS_DIR_ROOT or the project's .meltano. Only those: `meltano install` rebuilds a
+    plugin even when it is current, which breaks a run of it in another process."""
+    base = Path(env.get("MELTANO_SYS_DIR_ROOT") or project / ".meltano")
+    missing = [name for kind, name in plugins if not (base / kind / name / "venv").is_dir()]
+    if not missing:
+        return
+    done = subprocess.run(  # noqa: S603 - our own command line, no shell
+        [meltano_executable(), "install", *missing],
+        cwd=project,
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines() or ["no output"]
+        said = next((line for line in reversed(lines) if line.startswith("Error:")), lines[-1])
+        raise MeltanoRunFailedError(
+            f"meltano install {' '.join(missing)} failed: {said}", exit_code=done.returncode
+        )
+
+
 def tap_config(project: Path, environment: str, env: t.Mapping[str, str]) -> dict[str, t.Any]:
     """The tap's settings: the shard plan needs bot_ids, api_scope and the quotas."""
     return config_of(EXTRACTOR, project, env, environment)

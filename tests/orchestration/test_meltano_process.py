@@ -15,6 +15,7 @@ from helpers import CAPTURED_OUTPUT, ROOT, SECRETS_SEEN, run_meltano, tap_env
 
 from tap_kore_billing.orchestration.meltano_process import (
     MeltanoRunFailedError,
+    install_missing,
     meltano_command,
 )
 from tap_kore_billing.orchestration.meltano_process import (
@@ -123,3 +124,22 @@ def test_an_interrupted_step_stops_the_tap_and_keeps_its_state(installed, tmp_pa
     assert "tap-kore-billing stopped by SIGTERM" in said
     assert "Incremental state has been updated" in said
     assert '"billing_sessions"' in str(saved_state(env, STATE_ID)).replace("'", '"')
+
+
+def test_only_plugins_without_a_virtualenv_are_installed_and_a_failure_is_one_line(tmp_path):
+    """`make demo` and `make orchestrate` install what is missing and leave the rest alone (a
+    reinstall breaks a run of that plugin in another process)."""
+    nowhere = tmp_path / "not-a-project"  # no meltano.yml: `meltano install` fails there
+    nowhere.mkdir()
+    plugins = [("extractors", "tap-kore-billing")]
+    env = {**os.environ, "MELTANO_SYS_DIR_ROOT": str(tmp_path / "sys")}
+    (tmp_path / "sys" / "extractors" / "tap-kore-billing" / "venv").mkdir(parents=True)
+    install_missing(nowhere, env, plugins)  # it has a virtualenv: Meltano is not asked
+    (tmp_path / "sys" / "extractors" / "tap-kore-billing" / "venv").rmdir()
+    with pytest.raises(MeltanoRunFailedError) as failed:
+        install_missing(nowhere, env, plugins)
+    assert str(failed.value) == (
+        "meltano install tap-kore-billing failed: Error: `meltano install` must be run inside a "
+        "Meltano project."
+    )
+    assert "\n" not in str(failed.value)
