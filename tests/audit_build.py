@@ -10,21 +10,9 @@ from pathlib import Path
 
 import duckdb
 import psycopg
-from helpers import PG, SESSION_COLUMNS, SUMMARY_COLUMNS, run_meltano
+from helpers import APP_COLUMNS, PG, SESSION_COLUMNS, SUMMARY_COLUMNS, run_meltano
 
 MODELS = "analytics"
-# The apps stream's table as target-duckdb writes it (names lower-cased).
-APP_COLUMNS = {
-    "botid": "VARCHAR",
-    "name": "VARCHAR",
-    "status": "VARCHAR",
-    "purpose": "VARCHAR",
-    "type": "VARCHAR",
-    "defaultlanguage": "VARCHAR",
-    "createdon": "TIMESTAMP",
-    "source": "VARCHAR",
-    "billingreadable": "BOOLEAN",
-}
 SESSION_AUDIT = "kore_billing__session_audit"
 CONVERSATION_AUDIT = "kore_billing__conversation_audit"
 AUDIT_DAILY = "kore_billing__audit_daily"
@@ -120,6 +108,7 @@ def write_postgres(
     sessions = {name: "timestamp" if "DateTime" in name else "varchar" for name in rows[0]}
     camel = {"botid": "botId", "periodstart": "periodStart", "defaultlanguage": "defaultLanguage"}
     camel |= {"createdon": "createdOn", "billingreadable": "billingReadable"}
+    camel |= {"islinkedto": "isLinkedTo"}
     pg_types = {"VARCHAR": "varchar", "TIMESTAMP": "timestamp", "BIGINT": "bigint"}
     pg_types |= {"BOOLEAN": "boolean"}
     tables: list[tuple[str, dict[str, str], list]] = [

@@ -28,7 +28,7 @@ MELTANO = str(Path(sys.executable).parent / "meltano")
 PG: dict[str, t.Any] = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "test"}
 START = "2024-01-01T00:00:00Z"
 SESSIONS = ("billing_sessions",)  # select only this stream, where request counts matter
-# target-duckdb's tables for the billing streams: the tap's names lower-cased, UTC timestamps.
+# target-duckdb's tables for the streams: the tap's names lower-cased, UTC timestamps.
 SESSION_COLUMNS = {
     "billingsessionid": "VARCHAR",
     "botid": "VARCHAR",
@@ -41,6 +41,18 @@ SESSION_COLUMNS = {
     "conversationsessionenddatetime": "TIMESTAMP",
     "billingsessionstartdatetime": "TIMESTAMP",
     "billingsessionenddatetime": "TIMESTAMP",
+}
+APP_COLUMNS = {
+    "botid": "VARCHAR",
+    "name": "VARCHAR",
+    "status": "VARCHAR",
+    "purpose": "VARCHAR",
+    "type": "VARCHAR",
+    "defaultlanguage": "VARCHAR",
+    "createdon": "TIMESTAMP",
+    "islinkedto": "VARCHAR",  # an array: JSON text in target-duckdb; staging skips it
+    "source": "VARCHAR",
+    "billingreadable": "BOOLEAN",
 }
 SUMMARY_COLUMNS = {
     "botid": "VARCHAR",

@@ -16,25 +16,14 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from helpers import SESSION_COLUMNS, SUMMARY_COLUMNS, run_meltano
+from helpers import APP_COLUMNS, SESSION_COLUMNS, SUMMARY_COLUMNS, run_meltano
 
 MODELS = "analytics"
 # The tables target-duckdb writes for the four streams (the tap's names lower-cased).
 COLUMNS = {
     "billing_sessions": SESSION_COLUMNS,
     "billing_usage_summary": SUMMARY_COLUMNS,
-    "apps": {
-        "botid": "VARCHAR",
-        "name": "VARCHAR",
-        "status": "VARCHAR",
-        "purpose": "VARCHAR",
-        "type": "VARCHAR",
-        "defaultlanguage": "VARCHAR",
-        "createdon": "TIMESTAMP",
-        "islinkedto": "VARCHAR",  # an array: JSON text in target-duckdb; staging skips it
-        "source": "VARCHAR",
-        "billingreadable": "BOOLEAN",
-    },
+    "apps": APP_COLUMNS,
     "app_links": {
         "parentbotid": "VARCHAR",
         "linkedbotid": "VARCHAR",
