@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 export UV_COMPILE_BYTECODE := 1
 
 .PHONY: test unit lint setup lock clean readme definition bench demo orchestrate \
-	focus-validator focus-export focus-validate
+	focus-validator focus-export focus-validate browser report
 
 ## setup: create .venv with the locked versions and the tap in editable mode (--no-deps: the lock
 ## is complete, and leaves out gql's `backoff`, which would overwrite singer-sdk's:
@@ -31,7 +31,7 @@ lint: setup
 ## test: set up, lint, and run the whole test suite in 4 pytest-xdist workers, a file per worker
 ## at a time (docs/development.md gives its time; PYTEST_WORKERS=0 runs it in one process)
 PYTEST_WORKERS ?= 4
-test: lint focus-validator
+test: lint focus-validator browser
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 ## focus-validator: the FinOps Foundation's FOCUS validator in a virtualenv of its own,
@@ -68,9 +68,21 @@ focus-validate: focus-validator
 unit: setup
 	$(BIN)/python -m pytest tests/unit -q
 
-## demo: the whole pipeline on the local emulator into DuckDB, then a reconciliation summary
+## demo: the whole pipeline on the local emulator into DuckDB, then a reconciliation summary and
+## output/report.html; WAREHOUSE=postgres (127.0.0.1:5432) or WAREHOUSE=snowflake (the local
+## Snowflake, started and stopped here) runs it there
+WAREHOUSE ?= duckdb
 demo: setup
-	$(BIN)/python scripts/demo.py
+	$(BIN)/python scripts/demo.py "$(WAREHOUSE)"
+
+## report: output/report.html again from the demo's DuckDB file (kore-billing-report --help: others)
+report: setup
+	$(BIN)/kore-billing-report --url duckdb:///output/kore_billing.duckdb --out output/report.html
+
+## browser: Debian's Chromium and chromedriver, for the report's browser test (apt-get, as root)
+browser:
+	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || { \
+		apt-get update -qq && apt-get install -y -qq chromium chromium-driver; }
 
 ## orchestrate: the Dagster UI (http://127.0.0.1:3000, ORCHESTRATE_PORT picks another) with the
 ## code location: its shards, dbt models, checks and schedule; locally the demo account into DuckDB

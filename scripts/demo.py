@@ -15,20 +15,25 @@ output/ for the DuckDB file and the export.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
 import time
-from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import date
 from pathlib import Path
 
 import duckdb
 
-from tap_kore_billing.core.words import counted
 from tap_kore_billing.orchestration.meltano_process import MeltanoRunFailedError, install_missing
+from tap_kore_billing.report.model import ReportData, build
+from tap_kore_billing.report.page import write_report
+from tap_kore_billing.report.verdict import audit_line, day_text, mismatch_text, verdict_line
+from tap_kore_billing.report.warehouse import Fetched, ReportError, fetch_dbt, fetch_url
 from tap_kore_billing.sandbox.demo_account import (
     ARGUMENTS,
     AUDIT_CASES,
@@ -38,7 +43,15 @@ from tap_kore_billing.sandbox.demo_account import (
 )
 
 # The README's and the FOCUS tests read these here.
-__all__ = ["AUDIT_CASES", "DEMO_PRICES", "DEMO_START", "INJECTED_DAY"]
+__all__ = [
+    "AUDIT_CASES",
+    "DEMO_PRICES",
+    "DEMO_START",
+    "INJECTED_DAY",
+    "audit_line",
+    "mismatch_text",
+    "verdict_line",
+]
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -49,6 +62,15 @@ SCHEMA = "kore_billing.kore_billing"
 MARTS = "kore_billing.analytics"
 # The sandbox environment in meltano.yml points at 8765; DEMO_PORT picks another.
 PORT_SETTING = os.environ.get("DEMO_PORT") or "8765"
+# WAREHOUSE (make demo WAREHOUSE=postgres): the loader's and dbt utility's suffix, and the
+# Meltano environment (both point the tap at the emulator).
+WAREHOUSES = {"duckdb": "duckdb", "postgres": "postgres", "snowflake": "snowflake"}
+ENVIRONMENTS = {"duckdb": "sandbox", "postgres": "sandbox", "snowflake": "snowflake-local"}
+# PostgreSQL on this machine (trust authentication); DEMO_PG_SCHEMA names the loader's schema,
+# the models go to <it>_analytics.
+PG_HOST, PG_PORT, PG_USER = "127.0.0.1", "5432", os.environ.get("DEMO_PG_USER") or "postgres"
+PG_DATABASE = os.environ.get("DEMO_PG_DATABASE") or "postgres"
+PG_SCHEMA = os.environ.get("DEMO_PG_SCHEMA") or "kore_billing_demo"
 UNITS = ("sessions", "conversations", "alert_notifications", "proactive_notifications")
 
 
@@ -84,22 +106,68 @@ def shown(path: Path) -> str:
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
-def run_pipeline(api_url: str) -> float:
+def warehouse_env(warehouse: str) -> dict[str, str]:
+    """What the loader and dbt read for `warehouse`: DuckDB the demo's file; PostgreSQL
+    127.0.0.1:5432 (trust), schemas of the demo's own; the local Snowflake a free port and its
+    files under the demo's folder."""
+    if warehouse == "duckdb":
+        return {"TARGET_DUCKDB_FILEPATH": str(DATABASE)}  # dbt-duckdb's path follows it
+    if warehouse == "postgres":
+        return {
+            "PGHOST": PG_HOST, "PGPORT": PG_PORT, "PGUSER": PG_USER, "PGDATABASE": PG_DATABASE,
+            "PGPASSWORD": "unused-with-trust-auth",  # target-postgres wants one
+            "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": PG_SCHEMA,
+            "DBT_POSTGRES_HOST": PG_HOST, "DBT_POSTGRES_PORT": PG_PORT,
+            "DBT_POSTGRES_USER": PG_USER, "DBT_POSTGRES_DBNAME": PG_DATABASE,
+            "DBT_POSTGRES_PASSWORD": "unused-with-trust-auth",
+            "DBT_POSTGRES_SCHEMA": f"{PG_SCHEMA}_analytics",
+        }  # fmt: skip
+    return {
+        "TARGET_SNOWFLAKE_PORT": str(free_port()),
+        "SNOWFLAKE_LOCAL_DIR": str(OUTPUT / "snowflake-local"),
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def local_snowflake(env: dict[str, str]) -> Iterator[None]:
+    """The local Snowflake (fakesnow, docs/snowflake-local.md) for the block, stopped as Ctrl-C
+    stops it, so that its files are complete."""
+    server = subprocess.Popen(
+        [str(BIN / "meltano"), f"--environment={ENVIRONMENTS['snowflake']}", "invoke",
+         "fakesnow:serve"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,  # one signal reaches Meltano and the server it started
+    )  # fmt: skip
+    ready = server.stdout.readline() if server.stdout else ""
+    try:
+        if not ready:
+            errors = server.stderr.read() if server.stderr else ""
+            sys.exit(f"the local Snowflake did not start: {(errors.strip() or 'no output')[-500:]}")
+        print(f"local Snowflake: {json.loads(ready)['url']}")
+        yield
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGINT)
+        server.communicate(timeout=60)
+
+
+def run_pipeline(api_url: str, warehouse: str, env: dict[str, str]) -> float:
     """Extract and load, then dbt with the demo's prices (`meltano run` passes no dbt vars)."""
     started = time.monotonic()
-    env = {
-        **os.environ,
-        "TAP_KORE_BILLING_API_URL": api_url,
-        "TAP_KORE_BILLING_START_DATE": DEMO_START,
-        "TARGET_DUCKDB_FILEPATH": str(DATABASE),  # dbt-duckdb's path follows it
-    }
+    env = {**env, "TAP_KORE_BILLING_API_URL": api_url, "TAP_KORE_BILLING_START_DATE": DEMO_START}
     prices = json.dumps({"kore_billing_price_per_session": DEMO_PRICES})
     for step in (
-        ["run", "tap-kore-billing", "target-duckdb"],
-        ["invoke", "dbt-duckdb", "build", "--vars", prices],
+        ["run", "tap-kore-billing", f"target-{WAREHOUSES[warehouse]}"],
+        ["invoke", f"dbt-{WAREHOUSES[warehouse]}", "build", "--vars", prices],
     ):
         done = subprocess.run(
-            [BIN / "meltano", "--environment=sandbox", *step],
+            [BIN / "meltano", f"--environment={ENVIRONMENTS[warehouse]}", *step],
             cwd=ROOT,
             env=env,
             capture_output=True,
@@ -110,6 +178,21 @@ def run_pipeline(api_url: str) -> float:
             print((done.stdout + done.stderr)[-3000:], file=sys.stderr)
             sys.exit(f"meltano {step[0]} failed with exit code {done.returncode}")
     return time.monotonic() - started
+
+
+def read_models(warehouse: str, env: dict[str, str]) -> ReportData:
+    """The models as the report reads them: DuckDB and PostgreSQL by URL, the local Snowflake
+    through dbt-snowflake's profile (the pipeline's)."""
+    fetched: Fetched
+    if warehouse == "duckdb":
+        fetched = fetch_url(f"duckdb:///{DATABASE}?schema=analytics")
+    elif warehouse == "postgres":
+        fetched = fetch_url(
+            f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{PG_DATABASE}?schema={PG_SCHEMA}_analytics"
+        )
+    else:
+        fetched = fetch_dbt("dbt-snowflake", ENVIRONMENTS[warehouse], ROOT, env)
+    return build(fetched.rows, priced=fetched.priced, source=fetched.source)
 
 
 def focus(db: duckdb.DuckDBPyConnection) -> None:
@@ -153,48 +236,9 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
             print("  " + "  ".join("-" * w for w in widths))
 
 
-def day_text(value: date) -> str:
-    return f"{value.day} {value:%b}"
-
-
-def mismatch_text(name: str, day: date, unit: str, difference: int) -> str:
-    what = unit.replace("_", " ")
-    more = (
-        f"{-difference} more billed than found"
-        if difference < 0
-        else (f"{difference} more found than billed")
-    )
-    return f"{name}, {day_text(day)}, {what}, {more}"
-
-
-def verdict_line(
-    apps: int, days: int, first: date | None, last: date | None, mismatches: Sequence[tuple]
-) -> str:
-    """The demo's first line for a finance reader (the README shows one)."""
-    head = "no data"
-    if first and last:
-        span = f"{day_text(first)} - {day_text(last)}, the last still open"
-        head = f"{apps} apps, {days} days ({span})"
-    if not mismatches:
-        return f"VERDICT: {head}: every closed app-day matches the invoice's usage summary"
-    listed = "; ".join(mismatch_text(*row) for row in mismatches)
-    return f"VERDICT: {head}: every closed app-day matches except {len(mismatches)}: {listed}"
-
-
-def verdict(db: duckdb.DuckDBPyConnection) -> None:
-    closed = db.sql(
-        f"select count(distinct bot_id), count(distinct period_start), "  # noqa: S608
-        f"min(period_start)::date, max(period_start)::date "
-        f"from {MARTS}.kore_billing__reconciliation "
-        "where granularity = 'day' and bot_id <> 'ALL'"
-    ).fetchone() or (0, 0, None, None)
-    apps, days, first, last = closed
-    mismatches = db.sql(
-        f"select coalesce(app_name, bot_id), period_start::date, unit, difference "  # noqa: S608
-        f"from {MARTS}.kore_billing__reconciliation "
-        "where status = 'mismatch' and granularity = 'day' order by 2, 1, 3"
-    ).fetchall()
-    print("\n" + verdict_line(apps, days, first, last, mismatches))
+def verdict(data: ReportData) -> None:
+    """The verdict from the report's own reading of the models: the same on every warehouse."""
+    print("\n" + data.verdict())
     print(
         f"(the demo injected one: Claims Bot, {day_text(date.fromisoformat(INJECTED_DAY))}, "
         "conversations, 3 more billed than found)"
@@ -294,32 +338,20 @@ def audit(db: duckdb.DuckDBPyConnection) -> None:
         print("  Quote these IDs to Kore.ai support when disputing the invoice.")
 
 
-def audit_line(sessions: Sequence[tuple], conversations: Sequence[tuple]) -> str:
-    """`AUDIT: ...`: how many billing sessions break the rule, how many are in excess, per app."""
-    broken = Counter(app for app, *_ in sessions)
-    excess = Counter[str]()
-    for app, *_rest, extra, _ids in conversations:
-        excess[app] += int(extra)
-    if not broken and not excess:
-        return "AUDIT: every billing session follows Kore.ai's 15-minute rule"
-    per_app = []
-    for app in sorted(set(broken) | set(excess)):
-        said = [f"{broken[app]} breaking"] if broken[app] else []
-        said += [f"{excess[app]} in excess"] if excess[app] else []
-        per_app.append(f"{app} {', '.join(said)}")
-    verb = "breaks" if len(sessions) == 1 else "break"
-    return (
-        f"AUDIT: {counted(len(sessions), 'billing session')} {verb} Kore.ai's 15-minute rule, "
-        f"and over-counted conversations hold {counted(sum(excess.values()), 'billing session')} "
-        f"in excess: {'; '.join(per_app)}"
-    )
+def chosen_warehouse(argv: Sequence[str]) -> str:
+    warehouse = (argv[0] if argv else "") or os.environ.get("WAREHOUSE") or "duckdb"
+    if warehouse not in WAREHOUSES:
+        sys.exit(f"WAREHOUSE={warehouse!r}: choose duckdb (the default), postgres or snowflake")
+    return warehouse
 
 
-def main() -> int:
+def main(argv: Sequence[str] = ()) -> int:
+    warehouse = chosen_warehouse(argv)
     plugins = [
         ("extractors", "tap-kore-billing"),
-        ("loaders", "target-duckdb"),
-        ("utilities", "dbt-duckdb"),
+        ("loaders", f"target-{WAREHOUSES[warehouse]}"),
+        ("utilities", f"dbt-{WAREHOUSES[warehouse]}"),
+        *([("utilities", "fakesnow")] if warehouse == "snowflake" else []),
     ]
     try:
         install_missing(ROOT, os.environ, plugins)
@@ -327,23 +359,50 @@ def main() -> int:
         sys.exit(f"make demo: {exc}")
     port = demo_port()
     DATABASE.parent.mkdir(parents=True, exist_ok=True)
-    emulator, api_url = start_emulator(port)
-    try:
-        seconds = run_pipeline(api_url)
-    finally:
-        emulator.terminate()
-        emulator.wait(timeout=10)
+    env = {**os.environ, **warehouse_env(warehouse)}
+    with contextlib.ExitStack() as stack:
+        if warehouse == "snowflake":
+            stack.enter_context(local_snowflake(env))
+        emulator, api_url = start_emulator(port)
+        try:
+            seconds = run_pipeline(api_url, warehouse, env)
+        finally:
+            emulator.terminate()
+            emulator.wait(timeout=10)
+        print(
+            f"pipeline: meltano run tap-kore-billing target-{WAREHOUSES[warehouse]}, meltano "
+            f"invoke dbt-{WAREHOUSES[warehouse]} build with the demo's prices, {seconds:.0f} s"
+        )
+        try:
+            data = read_models(warehouse, env)
+        except ReportError as exc:
+            sys.exit(f"make demo: the report cannot read the models: {exc}")
+    written = write_report(data, OUTPUT / "report.html")
+    if warehouse != "duckdb":
+        print(f"models: {data.source}")
+        verdict(data)
+        print("\n" + data.audit())
+    else:
+        print(f"database: {shown(DATABASE)} (tables in {SCHEMA}, models in {MARTS})")
+        with duckdb.connect(str(DATABASE), read_only=True) as db:
+            verdict(data)
+            per_app(db)
+            per_family(db)
+            audit(db)
+            focus(db)
+        focus_export()
     print(
-        "pipeline: meltano run tap-kore-billing target-duckdb, meltano invoke dbt-duckdb build "
-        f"with the demo's prices, {seconds:.0f} s"
+        "\nmatch: the sessions found equal the usage summary's count; mismatch: they differ; "
+        "open: today's periods, still being counted, checked once they end."
     )
-    print(f"database: {shown(DATABASE)} (tables in {SCHEMA}, models in {MARTS})")
-    with duckdb.connect(str(DATABASE), read_only=True) as db:
-        verdict(db)
-        per_app(db)
-        per_family(db)
-        audit(db)
-        focus(db)
+    print(
+        f"\nreport: {shown(written.page)} (open it in a browser; {written.size:,} bytes, "
+        f"{written.seconds:.1f} s), its rows in {shown(written.csv)}"
+    )
+    return 0
+
+
+def focus_export() -> None:
     exported = subprocess.run(
         [
             sys.executable,
@@ -363,16 +422,11 @@ def main() -> int:
         f"(a FinOps tool ingests either file; `{check}` checks them with the FinOps "
         "Foundation's validator)"
     )
-    print(
-        "\nmatch: the sessions found equal the usage summary's count; mismatch: they differ; "
-        "open: today's periods, still being counted, checked once they end."
-    )
-    return 0
 
 
 if __name__ == "__main__":
     try:
-        raise SystemExit(main())
+        raise SystemExit(main(sys.argv[1:]))
     except duckdb.IOException as exc:
         # Typically another run (a `meltano run ... target-duckdb`) holds the file's lock.
         sys.exit(f"cannot open {shown(DATABASE)}: {exc}")
