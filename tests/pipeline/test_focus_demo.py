@@ -1,5 +1,6 @@
 """`make demo`'s FOCUS export, checked by the FinOps Foundation's validator, and the runner
-(scripts/focus_validate.py) reporting what the validator fails.
+(scripts/focus_validate.py) reporting what the validator fails; and the demo's report
+(output/report.html) opened in Chromium. One demo run serves every test of this file.
 
 The demo runs as `make demo` runs it (scripts/demo.py), its emulator on a free port, its DuckDB
 file and export in a folder of this test's own (DEMO_OUTPUT) and a state database of its own.
@@ -17,10 +18,12 @@ from decimal import Decimal
 
 import duckdb
 import pytest
+from browser_helpers import chromium, full_page_screenshot, requested_urls
 from helpers import CAPTURED_OUTPUT, ROOT
+from selenium.webdriver.common.by import By
 from snowflake_helpers import free_port
 
-from tap_kore_billing.sandbox.demo_account import DEMO_PRICES
+from tap_kore_billing.sandbox.demo_account import DEMO_PRICES, INJECTED_DAY, demo_sandbox
 
 VALIDATE = ROOT / "scripts" / "focus_validate.py"
 
@@ -177,3 +180,87 @@ def test_only_one_invoice_leaf_under_a_passing_alternative_is_allowed():
     # A failing rule counted but not read (the line format changed) is never a pass.
     with pytest.raises(runner.ValidatorError, match="counts 2 failing rules and 1"):
         runner.judge(head(2) + passing + leaf)
+
+
+@pytest.fixture(scope="module")
+def report_page(demo):
+    """The demo's report, loaded from its file in Chromium: the driver, and the URLs and
+    console entries of the load."""
+    output, _ = demo
+    page = output / "report.html"
+    assert page.is_file()
+    with chromium() as driver:
+        driver.get(page.as_uri())
+        yield driver, page, requested_urls(driver), driver.get_log("browser")
+
+
+def test_the_demo_prints_where_its_report_is_and_writes_it_with_its_rows(demo):
+    output, printed = demo
+    line = next(line for line in printed.splitlines() if line.startswith("report: "))
+    assert line.startswith(f"report: {output / 'report.html'} (open it in a browser; ")
+    rows = (output / "report.csv").read_text().splitlines()
+    assert rows[0].startswith("kind,app_name,app_id,day,")
+    assert sum(row.startswith("mismatch,") for row in rows) == 1
+    assert sum(row.startswith("finding,") for row in rows) == 4
+
+
+def test_the_report_loads_from_its_file_with_no_error_and_no_request(report_page):
+    _, page, urls, console = report_page
+    assert urls == [page.as_uri()], f"the page fetched {urls}"
+    assert not [entry for entry in console if entry["level"] in ("SEVERE", "WARNING")], console
+    html = page.read_text()
+    assert "<script" not in html
+    assert "@import" not in html
+    assert "url(" not in html
+    assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "").replace(
+        'xmlns:xlink="http://www.w3.org/1999/xlink"', ""
+    )
+
+
+def test_every_chart_of_the_report_is_drawn(report_page):
+    driver, _, _, _ = report_page
+    figures = driver.find_elements(By.CSS_SELECTOR, "figure.chart")
+    assert len(figures) == 3 + 1 + 1, "3 apps, 1 routing family, the audit"
+    for figure in figures:
+        svg = figure.find_element(By.TAG_NAME, "svg")
+        assert svg.size["width"] > 300
+        assert svg.size["height"] > 100
+        marks = svg.find_elements(By.CSS_SELECTOR, ".mark-line path, .mark-rect path")
+        assert len([m for m in marks if m.get_attribute("d")]) > 0, "an empty frame"
+
+
+def test_the_report_says_the_demo_verdict_and_names_each_case_by_id(demo, report_page):
+    _, printed = demo
+    driver, _, _, _ = report_page
+    said = next(line for line in printed.splitlines() if line.startswith("VERDICT: "))
+    assert driver.find_element(By.ID, "verdict").text == said
+    mismatches = driver.find_elements(By.CSS_SELECTOR, "table.mismatches tbody tr")
+    assert [row.text for row in mismatches] == [
+        row.text
+        for row in mismatches
+        if "Claims Bot" in row.text
+        and f"{INJECTED_DAY} conversations" in row.text
+        and row.text.endswith("3 more billed than found")
+    ]
+    assert len(mismatches) == 1
+    with demo_sandbox() as sb:
+        apps = {app["index"]: app["botId"] for app in sb.apps()}
+        planted = sb.planted_audit_cases()
+    claims_bot = apps[2]
+    assert claims_bot in mismatches[0].text
+    findings = driver.find_element(By.CSS_SELECTOR, "table.findings").text
+    quoted = driver.find_element(By.ID, "quote").text
+    for case in planted:
+        row = next(
+            r.text
+            for r in driver.find_elements(By.CSS_SELECTOR, "table.findings tbody tr")
+            if case["billingSessionIds"][0] in r.text
+        )
+        assert case["day"] in row
+        assert case["finding"].replace("_", " ") in row
+        for session_id in case["billingSessionIds"]:
+            assert session_id in findings
+            assert session_id in quoted
+    # For a person to look at: output/browser/report.png (and the path in the test's output).
+    shot = full_page_screenshot(driver, ROOT / "output" / "browser" / "report.png")
+    print(f"screenshot of the demo's report: {shot}")
