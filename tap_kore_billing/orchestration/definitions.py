@@ -9,6 +9,7 @@ import dagster as dg
 from tap_kore_billing.orchestration.checks import findings_asset
 from tap_kore_billing.orchestration.dbt_assets import dbt_definitions
 from tap_kore_billing.orchestration.extract_load import shard_assets, shard_key
+from tap_kore_billing.orchestration.report_asset import report_asset
 from tap_kore_billing.orchestration.schedule import (
     executor_for,
     kore_billing_job,
@@ -28,7 +29,12 @@ def build_definitions(
     schedule = kore_billing_schedule(settings, job, shard_keys)  # a bad cron fails first
     dbt_build, dbt_resource = dbt_definitions(settings, shard_keys)
     return dg.Definitions(
-        assets=[*shard_assets(settings), dbt_build, findings_asset(settings)],
+        assets=[
+            *shard_assets(settings),
+            dbt_build,
+            findings_asset(settings),
+            report_asset(settings),
+        ],
         jobs=[job],
         schedules=[schedule],
         resources={"dbt": dbt_resource},

@@ -34,6 +34,7 @@ from tap_kore_billing.sandbox.demo_account import INJECTED_DAY, demo_sandbox
 
 SHARDS = ("kore_billing/shard_1", "kore_billing/shard_2")
 FINDINGS = "kore_billing/findings"
+REPORT = "kore_billing/report"
 
 
 @pytest.fixture(scope="module")
@@ -139,6 +140,29 @@ def test_the_checks_report_the_injected_mismatch_and_the_planted_cases(two_runs,
     dbt_checks = {key: c for key, c in checks.items() if not key.startswith(FINDINGS)}
     assert len(dbt_checks) > 50
     assert all(c.passed for c in dbt_checks.values()), [k for k, c in dbt_checks.items()]
+
+
+def test_the_report_is_an_asset_after_the_models_with_its_path(two_runs, code_location):
+    """The report asset (downstream of the dbt models and the findings) writes its page into the
+    code location's folder, the path in its metadata."""
+    settings, _, _ = code_location
+    first, second, _ = two_runs
+    for result in (first, second):
+        report = materialized(result)[REPORT]
+        page = Path(report["path"])
+        assert page == settings.work_dir / "report.html"
+        assert Path(report["rows"]) == page.with_suffix(".csv")
+        assert report["bytes"] == page.stat().st_size
+        assert "Claims Bot, 21 Nov, conversations, 3 more billed than found" in report["verdict"]
+        assert "<script" not in page.read_text()
+    upstream = (
+        build_definitions(settings)
+        .resolve_asset_graph()
+        .get(dg.AssetKey.from_user_string(REPORT))
+        .parent_keys
+    )
+    assert dg.AssetKey(["kore_billing__reconciliation"]) in upstream
+    assert dg.AssetKey.from_user_string(FINDINGS) in upstream
 
 
 def test_a_second_run_is_incremental(two_runs):
