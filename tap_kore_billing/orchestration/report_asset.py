@@ -2,8 +2,6 @@
 self-contained HTML page and a CSV of the mismatches and findings, written to the code
 location's folder at each run; the page's path is in the asset's metadata."""
 
-from __future__ import annotations
-
 import os
 
 import dagster as dg
