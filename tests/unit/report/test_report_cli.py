@@ -64,7 +64,7 @@ def test_no_source_named(tmp_path, capsys, monkeypatch):
 
 
 def test_rows_without_a_mismatch_say_every_day_matches():
-    def row(**values: str) -> tuple:
+    def row(**values: str | None) -> tuple:
         return tuple(values.get(name) for name in COLUMNS)
 
     rows = [
