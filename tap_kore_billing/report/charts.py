@@ -184,12 +184,12 @@ def audit_chart(data: ReportData) -> str:
         .mark_bar(width=6)
         .encode(
             x=x,
-            y=alt.Y("sum(findings):Q", title="findings", axis=alt.Axis(tickMinStep=1, format="d")),
+            y=alt.Y("sum(findings):Q", title="findings", axis=_count_axis(data.findings)),
             color=alt.Color(
                 "rule:N",
                 scale=RULE_COLORS,
                 title=None,
-                legend=alt.Legend(labelExpr="replace(datum.label, /_/g, ' ')"),
+                legend=alt.Legend(labelExpr="replace(datum.label, /_/g, ' ')", labelLimit=240),
             ),
             tooltip=["app:N", "rule:N", "findings:Q"],
         )
@@ -218,6 +218,13 @@ def audit_chart(data: ReportData) -> str:
         .properties(width=WIDTH, height=110)
     )
     return render(_config(alt.vconcat(found, cost).resolve_scale(color="independent")))
+
+
+def _count_axis(findings: Sequence[Finding]) -> alt.Axis:
+    """Whole numbers only: a day's few findings would otherwise get ticks at 0.5."""
+    top = max(Counter(f.day for f in findings).values(), default=1)
+    values = list(range(top + 1)) if top <= 5 else alt.Undefined
+    return alt.Axis(tickMinStep=1, format="d", values=values)
 
 
 def family_checks(data: ReportData, family: str) -> list[Check]:
