@@ -233,6 +233,10 @@ class ApiCalls:
         """Calls a second one quota holder may sustain at most (its shortest limit's pace)."""
         return self.api.limiter.peak_rate()
 
+    def spent_by(self, holder: str, at: float) -> int:
+        """Requests of `holder` in its rolling minute as it will stand at `at` (monotonic)."""
+        return self.api.limiter.spent(holder, at)
+
     def seconds_until_allowed(self, holder: str) -> float:
         """How long `holder` must wait for its quota now (for the scheduler, which sets the
         partition aside meanwhile); a long wait is logged once, when it starts."""
