@@ -233,6 +233,17 @@ class Emulator:
     def stats(self) -> dict:
         return self._control("GET", "stats")
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU seconds the emulator's process has used so far (Linux; 0 else)."""
+        if self.proc is None:
+            return 0.0
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        # utime and stime, fields 14 and 15 of stat(5), in clock ticks.
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def reset_stats(self) -> None:
         self._control("POST", "reset_stats")
 
@@ -545,7 +556,9 @@ def quota_section(workdir: Path, secret: str, quick: bool, case: QuotaCase) -> N
         out, err = workdir / "quota.jsonl", workdir / "quota.stderr"
         emu.reset_stats()
         progress(f"tap run (quota-bound; expect about a minute, timeout {QUOTA_RUN_TIMEOUT:.0f} s)")
+        emulator_cpu = emu.cpu_seconds()
         result = run_child(tap_command(config), out, err, QUOTA_RUN_TIMEOUT)
+        emulator_cpu = emu.cpu_seconds() - emulator_cpu
         stats = emu.stats()
         arrivals = emu.arrivals()
         records = read_output(out).records
@@ -574,6 +587,11 @@ def quota_section(workdir: Path, secret: str, quick: bool, case: QuotaCase) -> N
     print(
         f"  at most {stats['max_in_flight']} requests in flight at the emulator, over "
         f"{stats['connections']} HTTP connections; tap peak RSS {result.maxrss_kib / 1024:.1f} MiB"
+    )
+    print(
+        f"  CPU: tap {result.user + result.system:.1f} s, emulator {emulator_cpu:.1f} s "
+        f"({(result.user + result.system) * 1000 / stats['requests']:.2f} and "
+        f"{emulator_cpu * 1000 / stats['requests']:.2f} ms a request)"
     )
     print(f"  minimum wall time the limits allow: {minimum:.1f} s (holders' quotas in parallel)")
     print(f"  measured wall time:                 {result.wall:.1f} s")
