@@ -36,7 +36,6 @@ from tap_kore_billing.core.partitions import Partition, partitions_from_config
 from tap_kore_billing.core.words import counted
 from tap_kore_billing.run.output import records_pass_unchanged, write_pages, written_as_read
 from tap_kore_billing.run.progress import RunProgress
-from tap_kore_billing.run.state_pace import StatePace
 
 if t.TYPE_CHECKING:
     from collections.abc import Generator, Iterable, Iterator
@@ -88,7 +87,6 @@ class KoreBillingStream(Stream, t.Generic[_Plan, _Done]):
         self.plan_notes: dict[str, str] = {}
         self.api = api.calls_for(self.logger)
         self.progress = RunProgress.idle(self.name, self.logger)  # replaced by each run's
-        self.state_pace = StatePace()
         self.logger.addFilter(_drop_replaced_sdk_lines)
 
     # --- what each stream says ----------------------------------------------------------------
@@ -201,6 +199,7 @@ class KoreBillingStream(Stream, t.Generic[_Plan, _Done]):
         self._drop_unrecognised_partitions()
         plans = self.plan_work()
         self.apps.reading(p.bot_id for p in self.kore_partitions)
+        # Every partition whose quota has room calls at once, up to max_workers in flight.
         say = functools.partial(self.logger.info, "Stream %s: %s", self.name)
         in_flight = InFlight(int(self.config["max_workers"]), on_bound=say)
         events: Iterator[Records | _Done] = run_parallel(
@@ -276,11 +275,11 @@ class KoreBillingStream(Stream, t.Generic[_Plan, _Done]):
         self._write_state_message()  # seam: no public method sends the pending STATE
 
     def write_state_after_bookmarks(self) -> None:
-        """Send the state (at most once a second: `StatePace`) once bookmarks moved past records
-        handed on. As RECORD messages those are out already; in BATCH mode not until their batch
+        """Send the state once bookmarks moved past records already handed on. As RECORD
+        messages those records are out already; in BATCH mode they are not, until their batch
         file is: the SDK writes the state after each BATCH message, so it is left to do so."""
         self.state_manager.is_flushed = False  # seam: marks the STATE pending
-        if not self.get_batch_config(self.config) and self.state_pace.due(time.monotonic()):
+        if not self.get_batch_config(self.config):
             self.emit_state()
 
     def _increment_stream_state(
