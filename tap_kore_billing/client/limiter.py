@@ -45,6 +45,18 @@ class RollingLimiter:
         count, seconds = min(self._limits, key=lambda limit: limit[1])
         return count / seconds
 
+    def spent(self, holder: str, at: float) -> int:
+        """Calls of `holder` (answered or in flight) in its shortest window as it will stand at
+        `at`: how much of its minute it will have used by then."""
+        if not self._limits:
+            return 0
+        seconds = min(seconds for _, seconds in self._limits)
+        with self._lock:
+            calls = self._calls.get(holder)
+            if not calls:
+                return 0
+            return len(calls) - bisect.bisect_right(calls, at - seconds)
+
     def delay_for(self, holder: str, now: float) -> float:
         """Seconds until `holder` may call again (0 when it may call now)."""
         calls = self._calls.get(holder)

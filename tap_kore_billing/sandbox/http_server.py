@@ -28,7 +28,11 @@ Control = Callable[[str, str, bytes], Reply]
 class HttpServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
-    request_queue_size = 128
+    # Pending connections the kernel holds before accept (capped by net.core.somaxconn): a
+    # client of hundreds of apps opens hundreds at once when their minutes roll over, and a
+    # full backlog drops SYNs, which cost the client a 1 s retransmit. Production servers listen
+    # with thousands (Node's default backlog is 511, nginx's 511, Linux's somaxconn 4096).
+    request_queue_size = 1024
 
     def __init__(
         self, address: tuple[str, int], *, api: Api, control: Control, counters: Counters

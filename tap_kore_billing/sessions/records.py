@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import operator
 import threading
 import typing as t
 from itertools import chain
@@ -37,6 +38,9 @@ class SessionRecords:
     ) -> None:
         self._fields = tuple(fields)
         self._field_set = frozenset(self._fields)
+        # The values other than datetimes, of a record, as a tuple.
+        others = [field for field in self._fields if field not in DATETIME_FIELDS]
+        self._others = operator.itemgetter(*others) if len(others) > 1 else _as_tuple(others)
         self._zone = zone
         self._zone_name = zone_name
         self._logger = logger
@@ -46,8 +50,10 @@ class SessionRecords:
     def of_page(  # noqa: C901 - one tight loop per page: each branch is a per-row check
         self, rows: list[t.Any], partition: Partition
     ) -> list[dict[str, t.Any]]:
-        fields, zone = self._fields, self._zone
-        convert = api_datetime_to_iso
+        fields = self._fields
+        # A conversation's billing sessions repeat its start and end, and each one starts
+        # where the one before it ended: a page's datetimes repeat, so each is converted once.
+        converted: dict[str, str] = {}
         records = []
         for row in rows:
             if type(row) is not dict or not row.get("billingSessionId"):
@@ -59,21 +65,20 @@ class SessionRecords:
             record = {field: get(field) for field in fields}
             for field in DATETIME_FIELDS:
                 raw = record[field]
-                if raw is None or raw == "":
+                if type(raw) is str and raw:
+                    iso = converted.get(raw)
+                    if iso is None:
+                        iso = converted[raw] = self._to_iso(raw, field, record)
+                    record[field] = iso
+                elif raw is None or raw == "":
                     record[field] = None
-                    continue
-                try:
-                    record[field] = convert(raw if type(raw) is str else as_text(raw), zone)
-                except UnparseableDatetimeError as exc:
-                    raise TapKoreBillingError(
-                        f"record billingSessionId={record['billingSessionId']}: cannot parse "
-                        f"{field} value {raw!r} (expected like '03-10-2021 2:05:03 pm' in "
-                        f"api_timezone {self._zone_name})"
-                    ) from exc
+                else:
+                    record[field] = self._to_iso(as_text(raw), field, record)
             if record["botId"] is None or record["channel"] is None:
                 _fill_from_partition(record, partition)
             records.append(record)
-        every_value = chain.from_iterable(map(dict.values, records))
+        # Datetimes are text or null by now; the other values are checked for the whole page.
+        every_value = chain.from_iterable(map(self._others, records))
         if not _TEXT_OR_NULL.issuperset(map(type, every_value)):
             # Conformed here instead of by the SDK's generic pass.
             for record in records:
@@ -84,6 +89,16 @@ class SessionRecords:
             self._report_extra_fields(set(chain.from_iterable(rows)))
         return records
 
+    def _to_iso(self, raw: str, field: str, record: dict[str, t.Any]) -> str:
+        try:
+            return api_datetime_to_iso(raw, self._zone)
+        except UnparseableDatetimeError as exc:
+            raise TapKoreBillingError(
+                f"record billingSessionId={record['billingSessionId']}: cannot parse "
+                f"{field} value {raw!r} (expected like '03-10-2021 2:05:03 pm' in "
+                f"api_timezone {self._zone_name})"
+            ) from exc
+
     def _report_extra_fields(self, names: set[str]) -> None:
         with self._report_lock:
             new = names - self._field_set - self._reported
@@ -93,6 +108,11 @@ class SessionRecords:
                 "Schema drift: the API sent fields the schema does not have, not extracted: %s",
                 ", ".join(sorted(new)),
             )
+
+
+def _as_tuple(fields: list[str]) -> t.Callable[[dict[str, t.Any]], tuple[t.Any, ...]]:
+    """Like `operator.itemgetter(*fields)`, a tuple even for one field or none."""
+    return lambda record: tuple(record[field] for field in fields)
 
 
 def _fill_from_partition(record: dict[str, t.Any], partition: Partition) -> None:

@@ -15,6 +15,7 @@ The SDK seams this class relies on (private singer-sdk names;
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -198,15 +199,15 @@ class KoreBillingStream(Stream, t.Generic[_Plan, _Done]):
         self._drop_unrecognised_partitions()
         plans = self.plan_work()
         self.apps.reading(p.bot_id for p in self.kore_partitions)
-        workers = int(self.config["max_workers"])
-        # As many requests in flight as the holders' quotas and the latency need (Little's
-        # law), at most max_workers.
-        in_flight = InFlight(self.api.peak_rate(), ceiling=workers)
+        # Every partition whose quota has room calls at once, up to max_workers in flight.
+        say = functools.partial(self.logger.info, "Stream %s: %s", self.name)
+        in_flight = InFlight(int(self.config["max_workers"]), on_bound=say)
         events: Iterator[Records | _Done] = run_parallel(
             plans,
             self._fetch_or_skip,
-            workers=workers,
+            workers=in_flight.max_workers,
             wait_for=self.api.seconds_until_allowed,
+            spent=self.api.spent_by,
             in_flight=in_flight,
         )
         api = self.api.api
@@ -229,7 +230,7 @@ class KoreBillingStream(Stream, t.Generic[_Plan, _Done]):
                 else:
                     self.window_done(event)
         self.progress.log_partitions()
-        if in_flight.latency is not None:
+        if in_flight.peak:
             self.logger.info("Stream %s: %s", self.name, in_flight.describe())
         self.finish(records, time.monotonic() - started)
 

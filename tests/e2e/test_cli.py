@@ -203,7 +203,7 @@ def test_every_bad_setting_is_reported_once_in_one_run(sandbox, tmp_path):
     run = run_tap(
         tmp_path,
         sandbox_config(
-            sandbox, window_days="abc", page_size=0, api_timezone="Mars/Olympus", max_workers=99
+            sandbox, window_days="abc", page_size=0, api_timezone="Mars/Olympus", max_workers=9999
         ),
     )
     assert run.exit_code == 1
@@ -212,7 +212,7 @@ def test_every_bad_setting_is_reported_once_in_one_run(sandbox, tmp_path):
         ("window_days", "is 'abc', not a whole number"),
         ("page_size", "is 0, below the minimum 1"),
         ("api_timezone", "not an IANA zone"),
-        ("max_workers", "is 99, above the maximum 32"),
+        ("max_workers", "is 9999, above the maximum 1024"),
     ):
         about = [line for line in lines if f"`{setting}`" in line]
         assert len(about) == 1, (setting, lines)

@@ -8,7 +8,6 @@ from typing import Any
 
 from helpers import run_tap, sandbox_config
 
-from tap_kore_billing.client.concurrency import FLOOR
 from tap_kore_billing.sandbox import Sandbox
 
 JAN = datetime.fromisoformat("2024-01-01T00:00:00+00:00")
@@ -67,11 +66,12 @@ def test_every_app_starts_at_once_and_apps_take_turns(tmp_path):
     last_first = max(times[0] for times in arrivals.values())
     first_third = min(times[2] for times in arrivals.values())
     assert last_first < first_third
-    # 1 request a second per app at 100 ms a request: the floor is all it needs.
-    assert stats["max_in_flight"] <= FLOOR
+    # Every app's quota has room at the start: every app has a request in flight at once.
+    assert stats["max_in_flight"] == APPS
+    assert "sets the pace now" not in run.stderr  # the default bound is above 12 apps
 
 
-def test_requests_in_flight_grow_with_the_latency_over_reused_connections(tmp_path):
+def test_max_workers_bounds_the_requests_in_flight_and_says_when_it_sets_the_pace(tmp_path):
     with remote_sandbox() as sb:
         # Quotas that allow far more than the latency: one request in flight per app.
         run = run_tap(tmp_path, config_for(sb), streams=("billing_sessions",))
@@ -81,10 +81,16 @@ def test_requests_in_flight_grow_with_the_latency_over_reused_connections(tmp_pa
         lowered = run_tap(tmp_path, config_for(sb, max_workers=2), streams=("billing_sessions",))
         assert_each_session_once(lowered, sb)
         lowered_stats = sb.stats()
-    assert FLOOR < stats["max_in_flight"] <= APPS
+    assert stats["max_in_flight"] == APPS
     # One keep-alive connection per worker, reused for every request it sends.
     assert stats["connections"] <= APPS < stats["requests"] // 3
-    assert "requests in flight" in run.stderr
-    # max_workers is an upper bound the user may lower.
+    assert "at most 12 requests in flight (bound 12)" in run.stderr
+    assert "sets the pace now" not in run.stderr
+    # max_workers is an upper bound the user may lower; with 12 apps whose quotas have room
+    # and 100 ms a request, the apps wait for one of its 2 slots, and the run says so once.
     assert lowered_stats["max_in_flight"] <= 2
     assert lowered_stats["connections"] <= 2
+    bound_lines = [line for line in lowered.stderr.splitlines() if "sets the pace now" in line]
+    assert len(bound_lines) == 1, lowered.stderr[-3000:]
+    assert "max_workers (2) sets the pace now, not the API quotas" in bound_lines[0]
+    assert "raise max_workers" in bound_lines[0]

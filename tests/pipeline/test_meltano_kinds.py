@@ -41,7 +41,7 @@ IN_THE_CONFIG_FILE = {
     "summary_granularity": "hour",
     "lookback_hours": "1.5",
     "start_date": "2024-01-01T00:00:00+00:00",
-    "max_workers": 32,  # a default Meltano passes, typed
+    "max_workers": 256,  # a default Meltano passes, typed
 }
 
 
