@@ -3,16 +3,14 @@
 
 from __future__ import annotations
 
-import json
-import re
 import typing as t
 from dataclasses import dataclass, field
 
 from tap_kore_billing.orchestration.dbt_command import run_dbt
 from tap_kore_billing.orchestration.settings import CodeLocationSettings
+from tap_kore_billing.report.dbt_show import shown_rows
 
 # dbt's headings above the message ("Runtime Error in sql_operation inline_query (...)").
-HEADING = re.compile(r"^\w+ Error( in .*)?$")
 TOP = 10  # IDs and rows shown in a check's metadata
 
 # One row per closed app-period-unit that differs (a day, or an hour or a month with another
@@ -112,7 +110,7 @@ def read_findings(settings: CodeLocationSettings) -> Findings:
         settings,
         ["show", "--inline", QUERY, "--output", "json", "--limit", "-1", "--log-format", "json"],
     )
-    rows, errors = _parse_show(done.stdout)
+    rows, errors = shown_rows(done.stdout)
     if done.returncode != 0 or rows is None:
         said = "; ".join(errors) or (done.stderr.strip().splitlines() or ["no output"])[-1]
         raise FindingsQueryError(f"reading the findings with dbt show failed: {said}")
@@ -126,33 +124,3 @@ def read_findings(settings: CodeLocationSettings) -> Findings:
             row["kind"], found.over_counted
         ).append(row)
     return found
-
-
-def _first_line(message: str) -> str:
-    """dbt's error message without the traceback it may carry."""
-    lines = [line.strip() for line in message.splitlines() if line.strip()]
-    useful = [
-        line
-        for line in lines
-        if not line.startswith(("Encountered an error", "Traceback", "File "))
-        and not HEADING.match(line)
-    ]
-    return (useful or lines or [message])[0]
-
-
-def _parse_show(stdout: str) -> tuple[list[dict[str, t.Any]] | None, list[str]]:
-    """The rows of dbt's ShowNode event (keys lower-cased: Snowflake folds them up), and the
-    messages of its error events."""
-    rows, errors = None, []
-    for line in stdout.splitlines():
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
-        info = event.get("info", {}) if isinstance(event, dict) else {}
-        if info.get("level") == "error" and info.get("msg"):
-            errors.append(_first_line(str(info["msg"])))
-        if info.get("name") == "ShowNode":
-            preview = json.loads(event["data"]["preview"])
-            rows = [{key.lower(): value for key, value in row.items()} for row in preview]
-    return rows, errors

@@ -11,7 +11,6 @@ Every failure is a ReportError whose message names what failed and what to do.""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -22,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
+from tap_kore_billing.report.dbt_show import shown_rows
 from tap_kore_billing.report.query import MODELS, PRICED_COLUMN, dbt_query, report_query
 
 DEFAULT_SCHEMA = "analytics"
@@ -195,33 +195,13 @@ def fetch_dbt(
 
 
 def _parse_show(stdout: str) -> tuple[list[tuple[t.Any, ...]] | None, list[str], bool]:
-    """dbt's ShowNode rows in query.COLUMNS order (Snowflake upper-cases the keys), the
-    messages of its error events, and whether the amount columns were read."""
+    """dbt's ShowNode rows in query.COLUMNS order, the messages of its error events, and
+    whether the amount columns were read."""
     from tap_kore_billing.report.query import COLUMNS  # noqa: PLC0415
 
-    rows, errors, priced = None, [], False
-    for line in stdout.splitlines():
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
-        info = event.get("info", {}) if isinstance(event, dict) else {}
-        if info.get("level") == "error" and info.get("msg"):
-            errors.append(_dbt_error(str(info["msg"])))
-        if info.get("name") == "ShowNode":
-            preview = json.loads(event["data"]["preview"])
-            lowered = [{k.lower(): v for k, v in row.items()} for row in preview]
-            rows = [tuple(row.get(c) for c in COLUMNS) for row in lowered]
-            priced = any(row.get("a1") is not None for row in lowered if row["kind"] == "daily")
+    shown, errors = shown_rows(stdout)
+    if shown is None:
+        return None, errors, False
+    rows = [tuple(row.get(c) for c in COLUMNS) for row in shown]
+    priced = any(row.get("a1") is not None for row in shown if row["kind"] == "daily")
     return rows, errors, priced
-
-
-def _dbt_error(message: str) -> str:
-    lines = [line.strip() for line in message.splitlines() if line.strip()]
-    useful = [
-        line
-        for line in lines
-        if not line.startswith(("Encountered an error", "Traceback", "File "))
-        and not re.match(r"^\w+ Error( in .*)?$", line)
-    ]
-    return (useful or lines or [message])[0]

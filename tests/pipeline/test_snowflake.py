@@ -25,6 +25,8 @@ import pytest
 from helpers import MELTANO, ROOT, SECRETS_SEEN, catalog_selecting, run_meltano, tap_env
 from snowflake_helpers import LOCAL, free_port, local_snowflake, query
 
+from tap_kore_billing.report.model import build
+from tap_kore_billing.report.warehouse import fetch_dbt
 from tap_kore_billing.sandbox import Sandbox
 
 UTC = timezone.utc
@@ -164,6 +166,9 @@ def test_snowflake_local_pipeline_twice_flags_exactly_the_injected_app_days(inst
             run_meltano(pipeline, tmp_path, env={**env, **PRODUCTION_SHELL})
             second = snapshot(tmp_path, local)
             focus, per_type, focus_log = focus_on_snowflake(tmp_path, local)
+            # kore-billing-report's reader of the local Snowflake (`make demo
+            # WAREHOUSE=snowflake`): the models through dbt-snowflake's profile.
+            fetched = fetch_dbt("dbt-snowflake", "snowflake-local", ROOT, {**os.environ, **local})
         sessions = len(sb.expected())
 
     # The tables and columns target-snowflake created, exactly.
@@ -194,6 +199,12 @@ def test_snowflake_local_pipeline_twice_flags_exactly_the_injected_app_days(inst
     }
     # The summary counts `delta` more than the detail rows: difference = detail - summary.
     assert found == {key: -delta for key, delta in injected.items()}
+
+    # The report reads the same mismatches and findings from Snowflake, and prices them.
+    report = build(fetched.rows, priced=fetched.priced, source=fetched.source)
+    assert {(c.bot_id, c.day, c.unit): c.difference for c in report.mismatches} == found
+    assert {(f.id, f.rule) for f in report.findings} == planted
+    assert report.verdict().startswith("VERDICT: 2 apps, "), report.verdict()
 
     # Second run: the lookback's copies were appended, and changed no count downstream.
     again = second["sizes"]
