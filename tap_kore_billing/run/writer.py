@@ -42,7 +42,7 @@ class BufferedMsgSpecWriter(MsgSpecWriter):
         self._write(encoder.encode_lines([{**envelope, "record": r} for r in records]))
 
     def write_state_line(self, line: bytes) -> None:
-        """A STATE line `state_line` encoded, flushed with every record before it."""
+        """A STATE line (from `state_line`), flushed with every record written before it."""
         self._write(line, flush=True)
 
     def _write(self, data: bytes | bytearray, *, flush: bool = False) -> None:
