@@ -21,7 +21,7 @@ from tap_kore_billing.run.settings_check import (
     named_settings,
 )
 from tap_kore_billing.run.signals import on_stop_signals
-from tap_kore_billing.run.writer import BufferedMsgSpecWriter
+from tap_kore_billing.run.writer import BufferedMsgSpecWriter, EncodedStateWriter
 from tap_kore_billing.streams import (
     AppLinksStream,
     AppsStream,
@@ -100,6 +100,8 @@ class TapKoreBilling(Tap):
                 "Config validation failed", errors=errors, schema=self.config_jsonschema
             )
         super().__init__(config=settings, validate_config=validate_config, **kwargs)
+        # Seam (listed in streams/base.py): no public hook sets the tap's StateWriter.
+        self._state_writer = t.cast("t.Any", EncodedStateWriter(self.message_writer))
         on_stop_signals(self.logger, self._write_last_state)
 
     def _check_for_discovery(self, settings: dict[str, t.Any]) -> dict[str, t.Any]:

@@ -20,6 +20,8 @@ from urllib.parse import urlparse
 import backoff
 import msgspec
 import requests
+from requests.sessions import merge_setting
+from requests.structures import CaseInsensitiveDict
 from singer_sdk.exceptions import RetriableAPIError
 
 from tap_kore_billing.client.api_errors import (
@@ -50,6 +52,10 @@ if t.TYPE_CHECKING:
 
 QUOTA_WAIT_LOG_SECONDS = 5.0
 _decode = msgspec.json.Decoder().decode  # about twice as fast as json.loads on a page
+_encode = msgspec.json.Encoder().encode
+# Request URLs as requests prepares them (one per app's path, a few per account).
+_PREPARED_URLS: dict[str, str] = {}
+_PREPARED_URLS_KEPT = 4096
 
 
 @dataclass
@@ -124,6 +130,38 @@ class KoreApi:
             session = self._sessions.session = self._new_session()
         return session
 
+    def send(self, method: str, path: str, body: dict[str, t.Any] | None) -> requests.Response:
+        """What `session.request(method, url, json=body, headers=..., auth=self.auth)` sends
+        and answers, prepared without what `Session.request` redoes at every request for
+        settings that never change in a run: merging the session's headers, params, hooks and
+        environment, parsing the URL (once per path here), typing each value through its
+        runtime protocols. Cookies, redirects, proxies, TLS and the adapters are requests'
+        own, as before; the JSON body is compact."""
+        session = self.session
+        request = requests.PreparedRequest()
+        request.method = method
+        request.url = self._url(path)
+        headers = request.headers = CaseInsensitiveDict(self._sessions.headers)
+        if body is not None:
+            request.body = _encode(body)
+            headers["Content-Length"] = str(len(request.body))
+        elif method not in {"GET", "HEAD"}:
+            headers["Content-Length"] = "0"
+        self.auth(request)
+        request.prepare_cookies(session.cookies)
+        return session.send(request, timeout=self.timeout, **self._sessions.send_settings)
+
+    def _url(self, path: str) -> str:
+        url = _PREPARED_URLS.get(self.url_base + path)
+        if url is None:
+            prepared = requests.PreparedRequest()
+            prepared.prepare_url(self.url_base + path, None)
+            url = t.cast("str", prepared.url)
+            if len(_PREPARED_URLS) >= _PREPARED_URLS_KEPT:
+                _PREPARED_URLS.clear()
+            _PREPARED_URLS[self.url_base + path] = url
+        return url
+
     def _new_session(self) -> requests.Session:
         session = requests.Session()
         # requests reads the proxy variables (and NO_PROXY, the CA bundle variables) from the
@@ -136,6 +174,17 @@ class KoreApi:
         session.verify = env["verify"]
         if env["cert"] is not None:
             session.cert = env["cert"]
+        # What Session.request would merge at each request: the session's default headers with
+        # the tap's (in that order), and the settings it hands to Session.send.
+        self._sessions.headers = merge_setting(
+            {"Content-Type": "application/json", "User-Agent": self.user_agent},
+            session.headers,
+            dict_class=CaseInsensitiveDict,
+        )
+        self._sessions.send_settings = {
+            "allow_redirects": True,
+            **session.merge_environment_settings(self.url_base, {}, None, None, None),
+        }
         return session
 
     def calls_for(self, logger: logging.Logger) -> ApiCalls:
@@ -222,14 +271,7 @@ class ApiCalls:
         self._call.tries = getattr(self._call, "tries", 0) + 1
         api = self.api
         with api.limiter.slot(holder, on_wait=self._log_quota_wait):
-            response = api.session.request(
-                method,
-                api.url_base + path,
-                json=body,
-                headers={"Content-Type": "application/json", "User-Agent": api.user_agent},
-                auth=api.auth,
-                timeout=api.timeout,
-            )
+            response = api.send(method, path, body)
         status = response.status_code
         if status == HTTPStatus.TOO_MANY_REQUESTS or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
             raise RetriableAPIError(f"HTTP {status}: {api_error_message(response)}", response)

@@ -10,7 +10,10 @@ The SDK seams this class relies on (private singer-sdk names;
   is wrong for rows that arrive unordered;
 - `_write_state_message`: no public method sends the pending STATE;
 - `_stream_version`: the version of RECORD messages in FULL_TABLE mode, set by `sync()`;
-- `state_manager.is_flushed`: how the SDK knows a STATE is pending.
+- `state_manager.is_flushed`: how the SDK knows a STATE is pending;
+- `Tap._state_writer` (set in `tap.py`): no public hook replaces the SDK's `StateWriter`,
+  which deep-copies the whole state after every STATE message (several ms each with hundreds
+  of partitions, one STATE per finished window); `run/writer.py`'s compares encoded lines.
 """
 
 from __future__ import annotations

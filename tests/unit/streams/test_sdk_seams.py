@@ -14,7 +14,9 @@ from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
 
 import tap_kore_billing
+from tap_kore_billing.run.writer import EncodedStateWriter
 from tap_kore_billing.streams.base import KoreBillingStream
+from tap_kore_billing.tap import TapKoreBilling
 
 ROWS = [{"id": i, "updated": f"2024-01-0{i}T00:00:00Z"} for i in (3, 1, 2)]
 
@@ -85,6 +87,41 @@ def test_the_tap_relies_on_no_private_names_but_the_listed_ones():
     assert set(used) <= allowed, {name: used[name] for name in set(used) - allowed}
     for name, files in used.items():
         assert files == {"base.py"}, f"{name} is used outside streams/base.py: {files}"
+    # An attribute set in Tap.__init__ (not in dir(Tap)): set in tap.py alone, listed in base.py.
+    package = Path(inspect.getfile(tap_kore_billing)).parent
+    setting = {
+        path.name
+        for path in package.rglob("*.py")
+        if "sandbox" not in path.parts and "self._state_writer =" in path.read_text()
+    }
+    assert setting == {"tap.py"}, setting
+    assert "`Tap._state_writer`" in (package / "streams" / "base.py").read_text()
+
+
+def test_every_state_message_goes_through_the_taps_state_writer(capsys):
+    """The SDK keeps its StateWriter in `Tap._state_writer`, which the tap replaces: the
+    `state_writer` property, the streams' STATE messages and `sync_all` must all use it."""
+
+    class Recording:
+        def __init__(self) -> None:
+            self.states: list[str] = []
+
+        def write_state(self, state: dict) -> None:
+            self.states.append(json.dumps(state, sort_keys=True))
+
+    tap = tap_with(Plain)
+    recording = Recording()
+    tap._state_writer = recording  # type: ignore[assignment]
+    assert tap.state_writer is recording
+    tap.load_state({"bookmarks": {"plain": {"replication_key_value": "2024-01-01"}}})
+    tap.sync_all()
+    assert len(recording.states) >= 2, recording.states  # sync_all's first, the stream's
+    assert "STATE" not in capsys.readouterr().out  # none went around it
+
+
+def test_the_tap_writes_its_states_through_the_encoded_state_writer():
+    tap = TapKoreBilling(config=None, validate_config=False)
+    assert isinstance(tap.state_writer, EncodedStateWriter)
 
 
 def test_sync_calls_sync_records_with_the_arguments_the_tap_overrides():
