@@ -324,3 +324,32 @@ def postgres_pipeline_env(load_schema: str, models_schema: str) -> dict[str, str
         "DBT_POSTGRES_DBNAME": PG["dbname"],
         "DBT_POSTGRES_SCHEMA": models_schema,
     }
+
+
+def run_demo(work: Path, *args: str, **variables: str) -> str:
+    """`scripts/demo.py ARGS` as `make demo` runs it, its output, Meltano's state and dbt's
+    files in `work`, the emulator on a free port; its stdout (a failure shows the last lines)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **os.environ,
+        "DEMO_OUTPUT": str(work / "output"),
+        "DEMO_PORT": str(port),
+        "MELTANO_DATABASE_URI": f"sqlite:///{work / 'meltano.db'}",
+        "DBT_TARGET_PATH": str(work / "dbt-target"),
+        "DBT_LOG_PATH": str(work / "dbt-logs"),
+        **variables,
+    }
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "demo.py"), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    CAPTURED_OUTPUT.append(done.stdout + done.stderr)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    return done.stdout

@@ -6,6 +6,7 @@ import logging
 import os
 import shutil
 import sys
+import tempfile
 import typing as t
 from collections.abc import Iterator
 from pathlib import Path
@@ -58,7 +59,12 @@ def dbt_project_dir(settings: CodeLocationSettings) -> Path:
 
 def prepared_manifest(settings: CodeLocationSettings) -> Path:
     """The project's manifest, parsed again (`dbt parse`) when missing or older than a file of
-    the project: the graph Dagster shows is the one dbt builds."""
+    the project: the graph Dagster shows is the one dbt builds.
+
+    Every process that loads the code location comes here (each step of the multi-process
+    executor, `dagster dev`'s code server, several test workers), possibly at once: dbt parses
+    into a folder of this call's own, and the manifest then replaces the old one in one step,
+    so a reader sees the old file or the new one, never half of one."""
     target = settings.work_dir / "dbt-manifest" / settings.dbt_utility
     manifest = target / "manifest.json"
     project = dbt_project_dir(settings)
@@ -68,10 +74,14 @@ def prepared_manifest(settings: CodeLocationSettings) -> Path:
     )
     if manifest.exists() and manifest.stat().st_mtime >= newest:
         return manifest
-    done = run_dbt(settings, ["parse", "--target-path", str(target), "--quiet"])
-    if done.returncode != 0 or not manifest.exists():
-        lines = (done.stdout + done.stderr).strip().splitlines() or ["no output"]
-        raise ManifestError(f"dbt parse of {project} failed: {lines[-1]}")
+    target.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target, prefix="parsing-") as scratch:
+        done = run_dbt(settings, ["parse", "--target-path", scratch, "--quiet"])
+        parsed = Path(scratch) / "manifest.json"
+        if done.returncode != 0 or not parsed.exists():
+            lines = (done.stdout + done.stderr).strip().splitlines() or ["no output"]
+            raise ManifestError(f"dbt parse of {project} failed: {lines[-1]}")
+        os.replace(parsed, manifest)
     return manifest
 
 

@@ -9,7 +9,6 @@ file and export in a folder of this test's own (DEMO_OUTPUT) and a state databas
 from __future__ import annotations
 
 import importlib.util
-import os
 import re
 import subprocess
 import sys
@@ -19,9 +18,8 @@ from decimal import Decimal
 import duckdb
 import pytest
 from browser_helpers import chromium, full_page_screenshot, requested_urls
-from helpers import CAPTURED_OUTPUT, ROOT
+from helpers import ROOT, run_demo
 from selenium.webdriver.common.by import By
-from snowflake_helpers import free_port
 
 from tap_kore_billing.sandbox.demo_account import DEMO_PRICES, INJECTED_DAY, demo_sandbox
 
@@ -48,26 +46,7 @@ def validator():
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     work = tmp_path_factory.mktemp("demo")
-    env = {
-        **os.environ,
-        "DEMO_OUTPUT": str(work / "output"),
-        "DEMO_PORT": str(free_port()),
-        "MELTANO_DATABASE_URI": f"sqlite:///{work / 'meltano.db'}",
-        "DBT_TARGET_PATH": str(work / "dbt-target"),
-        "DBT_LOG_PATH": str(work / "dbt-logs"),
-    }
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "demo.py")],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    CAPTURED_OUTPUT.append(done.stdout + done.stderr)
-    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
-    return work / "output", done.stdout
+    return work / "output", run_demo(work)
 
 
 def test_the_demo_writes_the_focus_export_and_says_where(demo):

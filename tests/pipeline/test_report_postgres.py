@@ -4,16 +4,13 @@ of this test's own), and its report read there by URL, with the same verdict as 
 from __future__ import annotations
 
 import html
-import os
 import subprocess
-import sys
 import uuid
 from datetime import date, datetime, timezone
 
 import psycopg
 import pytest
-from helpers import CAPTURED_OUTPUT, PG, ROOT, postgres_or_skip
-from snowflake_helpers import free_port
+from helpers import PG, ROOT, postgres_or_skip, run_demo
 
 from tap_kore_billing.report.verdict import verdict_line
 from tap_kore_billing.sandbox.demo_account import DEMO_START, INJECTED_DAY
@@ -37,30 +34,15 @@ def postgres_demo(tmp_path_factory):
     postgres_or_skip()
     work = tmp_path_factory.mktemp("demo-postgres")
     schema = f"kore_report_{uuid.uuid4().hex[:8]}"
-    env = {
-        **os.environ,
-        "DEMO_OUTPUT": str(work / "output"),
-        "DEMO_PORT": str(free_port()),
-        "DEMO_PG_DATABASE": PG["dbname"],
-        "DEMO_PG_USER": PG["user"],
-        "DEMO_PG_SCHEMA": schema,
-        "MELTANO_DATABASE_URI": f"sqlite:///{work / 'meltano.db'}",
-        "DBT_TARGET_PATH": str(work / "dbt-target"),
-        "DBT_LOG_PATH": str(work / "dbt-logs"),
-    }
     try:
-        done = subprocess.run(
-            [sys.executable, str(ROOT / "scripts" / "demo.py"), "postgres"],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=900,
-            check=False,
+        stdout = run_demo(
+            work,
+            "postgres",
+            DEMO_PG_DATABASE=PG["dbname"],
+            DEMO_PG_USER=PG["user"],
+            DEMO_PG_SCHEMA=schema,
         )
-        CAPTURED_OUTPUT.append(done.stdout + done.stderr)
-        assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
-        yield work / "output", done.stdout, schema
+        yield work / "output", stdout, schema
     finally:
         with psycopg.connect(**PG, autocommit=True) as conn:
             for name in (schema, f"{schema}_analytics", f"{schema}_analytics_dbt_test__audit"):
