@@ -20,6 +20,7 @@ from tap_kore_billing.client.api_errors import RETRIES_SPENT
 
 EXTRACTOR = "tap-kore-billing"
 STOPPED_EXIT_CODES = (130, 143)
+LOADER_FAILED = ("Loader failed", "Extractor and loader failed")
 # How long a stopped tap may take to write its last state and the loader to confirm it.
 STOP_GRACE_SECONDS = 120.0
 
@@ -208,7 +209,9 @@ def _note(event: dict[str, t.Any], said: str, outcome: MeltanoOutcome) -> None:
             outcome.loader_error = said.strip()
     elif not event.get("string_id"):
         outcome.first_load |= said.startswith("No state was found")
-        outcome.loader_failed |= said == "Loader failed"
+        # Meltano names the loader's failure in the event or in a failed block's `err`; when
+        # the tap failed too (its output had nowhere to go) it says both failed.
+        outcome.loader_failed |= said in LOADER_FAILED or str(event.get("err")) in LOADER_FAILED
 
 
 def _count(metric: dict[str, t.Any], outcome: MeltanoOutcome) -> None:
@@ -223,11 +226,12 @@ def _count(metric: dict[str, t.Any], outcome: MeltanoOutcome) -> None:
 
 
 def failure_of(code: int, outcome: MeltanoOutcome) -> MeltanoRunFailedError:
-    loader_said = (
-        f"{outcome.loader} failed: {outcome.loader_error}"
-        if outcome.loader_failed and outcome.loader_error
-        else None
+    # The loader's own error decides when Meltano named it, or when the tap said none: a tap
+    # whose loader died fails on its output without a word.
+    loader_blamed = outcome.loader_error is not None and (
+        outcome.loader_failed or outcome.tap_error is None
     )
+    loader_said = f"{outcome.loader} failed: {outcome.loader_error}" if loader_blamed else None
     said = (
         outcome.tap_error
         or loader_said
@@ -240,7 +244,7 @@ def failure_of(code: int, outcome: MeltanoOutcome) -> MeltanoRunFailedError:
         retry = None
     elif outcome.tap_error is not None:
         retry = "api" if RETRIES_SPENT in outcome.tap_error else None
-    elif outcome.loader_failed and outcome.first_load:
+    elif loader_blamed and outcome.first_load:
         retry = "first_load"
     return MeltanoRunFailedError(said, exit_code=code, retry=retry)
 

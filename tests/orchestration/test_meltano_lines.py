@@ -92,6 +92,28 @@ def test_loaders_racing_to_create_tables_on_a_first_load_may_pass_later():
     assert failure_of(1, later).retry is None
 
 
+def test_a_lost_race_that_also_failed_the_tap_may_be_retried():
+    """Seen in CI: the loader died creating its table, so the tap's output had nowhere to go
+    and Meltano's failed block says both failed; the tap itself said nothing."""
+    error = (
+        "sqlalchemy.exc.IntegrityError: (psycopg.errors.UniqueViolation) duplicate key value "
+        'violates unique constraint "pg_type_typname_nsp_index"'
+    )
+    for ending in (
+        [line("Block run completed", "error", success=False, err="Extractor and loader failed")],
+        [line("Extractor and loader failed", "error")],
+        [line("", "error"), line("", "error")],  # no failure named at all
+    ):
+        outcome, _ = read(
+            line("No state was found, complete import.", "warning"),
+            line(error, **LOADER),
+            *ending,
+        )
+        failure = failure_of(1, outcome)
+        assert str(failure) == f"target-postgres failed: {error}", ending
+        assert failure.retry == "first_load", ending
+
+
 def test_meltanos_first_error_is_the_one_told():
     outcome, _ = read(
         line("Cannot start plugin tap-kore-billing: Invalid catalog", "error"),
