@@ -60,7 +60,7 @@ def focus_case(seed: int) -> FocusCase:
     apps = [f"st-{uuid.UUID(int=rng.getrandbits(128))}" for _ in range(rng.randint(2, 4))]
     month = rng.randint(1, 12)
     next_month = date(2025 + month // 12, month % 12 + 1, 1)
-    first = next_month - timedelta(days=rng.randint(2, 5))
+    first = next_month - timedelta(days=rng.randint(2, 4))  # 5 days or more: across
     days = [first + timedelta(days=n) for n in range(rng.randint(5, 8))]  # across month's end
     acc = clean_account(rng, apps, days)
     for kind in TYPES:  # every type at least once, whatever the draw
