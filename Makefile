@@ -7,20 +7,28 @@ STAMP := $(VENV)/.installed
 # PYTHONDONTWRITEBYTECODE set, every start of a plugin compiles its imports again (dbt: 2 s of
 # CPU a start, the tap under Meltano 0.7 s).
 export UV_COMPILE_BYTECODE := 1
+# The same for our own code, installed in editable mode (in .venv and in Meltano's tap): with
+# PYTHONDONTWRITEBYTECODE, every start of the tap or the emulator compiled it again (about 50 ms
+# of CPU). Python still reads a changed file's source, so an edit is never hidden by this.
+COMPILE = $(BIN)/python -m compileall -q tap_kore_billing snowflake_local benchmarks scripts
 
 .PHONY: test unit lint setup lock clean readme definition bench demo orchestrate \
 	focus-validator focus-export focus-validate browser report
 
 ## setup: create .venv with the locked versions and the tap in editable mode (--no-deps: the lock
 ## is complete, and leaves out gql's `backoff`, which would overwrite singer-sdk's:
-## requirements-overrides.txt)
+## requirements-overrides.txt). pip installs the lock's uv, which installs the rest: 14 s where
+## pip took 45 s.
 setup: $(STAMP)
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -qq --disable-pip-version-check --no-deps -r requirements.lock
-	$(BIN)/python -m pip install -qq --disable-pip-version-check --no-deps -e .
+	$(BIN)/python -m pip install -qq --disable-pip-version-check --no-deps \
+		"$$(grep -m1 '^uv==' requirements.lock)"
+	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -r requirements.lock
+	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
+	$(COMPILE)
 
 ## lint: ruff (format and rules) and mypy (the package, its tests and tools)
 lint: setup
@@ -31,7 +39,10 @@ lint: setup
 ## test: set up, lint, and run the whole test suite in 4 pytest-xdist workers, a file per worker
 ## at a time (docs/development.md gives its time; PYTEST_WORKERS=0 runs it in one process)
 PYTEST_WORKERS ?= 4
-test: lint focus-validator browser
+test:
+	@# The validator's virtualenv is built while .venv is set up and linted: about 25 s less.
+	@$(MAKE) --no-print-directory -j3 lint focus-validator browser
+	@$(COMPILE)
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 ## focus-validator: the FinOps Foundation's FOCUS validator in a virtualenv of its own,
@@ -91,6 +102,7 @@ orchestrate: setup
 
 ## bench: the performance benchmark (CPU ceiling, quota-bound wall time, memory)
 bench: setup
+	@$(COMPILE)
 	$(BIN)/python benchmarks/run.py
 
 ## lock: re-pin every dependency (needs uv: pip install uv)

@@ -88,6 +88,7 @@ def cpu_section(workdir: Path, secret: str, quick: bool, repeat: int) -> None:
                 results[name].append((result, requests_made))
                 progress(
                     f"{name} run {i + 1}/{repeat}: {result.wall:.2f} s, "
+                    f"{result.user + result.system:.2f} cpu s, "
                     f"{got.records / result.wall:,.0f} records/s, {requests_made} requests"
                 )
             out.unlink()

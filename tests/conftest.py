@@ -37,28 +37,6 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(f"meltano install failed: {done.stderr[-2000:]}")
 
 
-# pytest-xdist hands out files in this order: the longest files (2 to 3 minutes each) first, then
-# the folders whose files run Meltano, dbt and Dagster, so that the short ones fill the workers
-# at the end instead of a long one running alone.
-LONGEST = (
-    "test_code_location.py",
-    "test_snowflake.py",
-    "test_parallel_shards.py",
-    "test_user_project.py",
-)
-FIRST = ("orchestration", "pipeline")
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    def rank(item: pytest.Item) -> tuple[int, int]:
-        if item.path.name in LONGEST:
-            return (0, LONGEST.index(item.path.name))
-        folder = item.path.parent.name
-        return (1, FIRST.index(folder) if folder in FIRST else len(FIRST))
-
-    items.sort(key=rank)  # stable: a file's tests keep their order
-
-
 @pytest.fixture(scope="session", autouse=True)
 def _no_secret_in_any_output():
     """After the whole suite: no tap run printed a test secret or a JWT, at any log level."""
