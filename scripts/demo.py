@@ -18,17 +18,20 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
 import duckdb
 
+from tap_kore_billing.orchestration.local_snowflake import (
+    LocalSnowflakeError,
+    free_port,
+    local_snowflake,
+)
 from tap_kore_billing.orchestration.meltano_process import MeltanoRunFailedError, install_missing
 from tap_kore_billing.report.model import ReportData, build
 from tap_kore_billing.report.page import write_report
@@ -126,35 +129,6 @@ def warehouse_env(warehouse: str) -> dict[str, str]:
         "TARGET_SNOWFLAKE_PORT": str(free_port()),
         "SNOWFLAKE_LOCAL_DIR": str(OUTPUT / "snowflake-local"),
     }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def local_snowflake(env: dict[str, str]) -> Iterator[None]:
-    """The local Snowflake (fakesnow, docs/snowflake-local.md) for the block, stopped as Ctrl-C
-    stops it, so that its files are complete."""
-    server = subprocess.Popen(
-        [str(BIN / "meltano"), f"--environment={ENVIRONMENTS['snowflake']}", "invoke",
-         "fakesnow:serve"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        start_new_session=True,  # one signal reaches Meltano and the server it started
-    )  # fmt: skip
-    ready = server.stdout.readline() if server.stdout else ""
-    try:
-        if not ready:
-            errors = server.stderr.read() if server.stderr else ""
-            sys.exit(f"the local Snowflake did not start: {(errors.strip() or 'no output')[-500:]}")
-        print(f"local Snowflake: {json.loads(ready)['url']}")
-        yield
-    finally:
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGINT)
-        server.communicate(timeout=60)
 
 
 def run_pipeline(api_url: str, warehouse: str, env: dict[str, str]) -> float:
@@ -362,7 +336,11 @@ def main(argv: Sequence[str] = ()) -> int:
     env = {**os.environ, **warehouse_env(warehouse)}
     with contextlib.ExitStack() as stack:
         if warehouse == "snowflake":
-            stack.enter_context(local_snowflake(env))
+            try:
+                server = stack.enter_context(local_snowflake(ROOT, env))
+            except LocalSnowflakeError as exc:
+                sys.exit(f"make demo: {exc}")
+            print(f"local Snowflake: {server.info['url']}")
         emulator, api_url = start_emulator(port)
         try:
             seconds = run_pipeline(api_url, warehouse, env)

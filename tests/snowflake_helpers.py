@@ -5,22 +5,16 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
-import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from helpers import CAPTURED_OUTPUT, MELTANO, ROOT, run_meltano
+from helpers import CAPTURED_OUTPUT, ROOT, run_meltano
+
+from tap_kore_billing.orchestration.local_snowflake import LocalSnowflake, free_port
+from tap_kore_billing.orchestration.local_snowflake import local_snowflake as served
 
 LOCAL = "--environment=snowflake-local"  # after run_meltano's --environment=dev: the last wins
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def local_settings(folder: Path) -> dict[str, str]:
@@ -33,26 +27,15 @@ def local_settings(folder: Path) -> dict[str, str]:
 
 @contextmanager
 def local_snowflake(workdir: Path, env: dict[str, str]) -> Iterator[dict]:
-    """`meltano invoke fakesnow:serve` until the block ends, then stopped as Ctrl-C would."""
-    server = subprocess.Popen(
-        [MELTANO, LOCAL, "invoke", "fakesnow:serve"],
-        cwd=ROOT,
-        env={**os.environ, "MELTANO_DATABASE_URI": f"sqlite:///{workdir / 'serve.db'}", **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # one signal reaches Meltano and the server it started
-    )
-    assert server.stdout is not None
-    assert server.stderr is not None
-    ready = server.stdout.readline()  # the server prints one line once it listens
+    """The local Snowflake until the block ends (its Meltano state in `workdir`); what it
+    printed joins the secret check."""
+    own = {**os.environ, "MELTANO_DATABASE_URI": f"sqlite:///{workdir / 'serve.db'}", **env}
+    server = LocalSnowflake()
     try:
-        assert ready, server.stderr.read()[-3000:] if server.poll() is not None else "no line"
-        yield json.loads(ready)
+        with served(ROOT, own) as server:
+            yield server.info
     finally:
-        os.killpg(server.pid, signal.SIGINT)
-        _, errors = server.communicate(timeout=60)
-        CAPTURED_OUTPUT.append(ready + errors)
+        CAPTURED_OUTPUT.append(server.output)
 
 
 def query(sql: str, workdir: Path, env: dict[str, str]) -> list[dict]:

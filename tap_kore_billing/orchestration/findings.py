@@ -145,7 +145,7 @@ def _duckdb_rows(path: str) -> list[dict[str, t.Any]]:
     try:
         with duckdb.connect(path, read_only=True) as db:
             cursor = db.execute(sql)
-            names = [column[0] for column in cursor.description]
+            names = [column[0] for column in cursor.description or ()]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
     except duckdb.Error as exc:
         said = (str(exc).strip().splitlines() or ["no message"])[0]

@@ -23,8 +23,9 @@ from pathlib import Path
 
 import pytest
 from helpers import MELTANO, ROOT, SECRETS_SEEN, catalog_selecting, run_meltano, tap_env
-from snowflake_helpers import LOCAL, free_port, local_snowflake, query
+from snowflake_helpers import LOCAL, local_snowflake, query
 
+from tap_kore_billing.orchestration.local_snowflake import free_port
 from tap_kore_billing.report.model import build
 from tap_kore_billing.report.warehouse import fetch_dbt
 from tap_kore_billing.sandbox import Sandbox
