@@ -11,7 +11,9 @@ import sys
 
 from tap_kore_billing import meltano_stoppable
 
-WAIT = "import time; time.sleep(60)"
+# Says when it runs: until then a child may still show its parent's command line (between
+# fork and exec), which is no extractor's.
+WAIT = "import time; print('running', flush=True); time.sleep(60)"
 
 
 def test_only_the_taps_process_is_an_extractor(tmp_path):
@@ -23,16 +25,25 @@ def test_only_the_taps_process_is_an_extractor(tmp_path):
         (folder / name).write_text(WAIT)
     config = project / ".meltano" / "run" / "target-postgres" / "target.config.json"
     started = [
-        subprocess.Popen([sys.executable, str(bin_dir / "tap-kore-billing"), "--config", "x"]),
         subprocess.Popen(
-            [sys.executable, str(loader_dir / "target-postgres"), "--config", str(config)]
+            [sys.executable, str(bin_dir / "tap-kore-billing"), "--config", "x"],
+            stdout=subprocess.PIPE,
+            text=True,
+        ),
+        subprocess.Popen(
+            [sys.executable, str(loader_dir / "target-postgres"), "--config", str(config)],
+            stdout=subprocess.PIPE,
+            text=True,
         ),
     ]
     try:
+        for process in started:
+            assert process.stdout is not None
+            assert process.stdout.readline() == "running\n"
         # This test's process stands for Meltano: the two are its children.
         found = meltano_stoppable.extractors(os.getpid())
         assert found == [started[0].pid]
     finally:
         for process in started:
             process.kill()
-            process.wait()
+            process.communicate()
